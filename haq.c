@@ -1,0 +1,47 @@
+/* haq: the command. One dispatch table of subcommands; each lives with the module it drives. */
+#include <stdio.h>
+#include <string.h>
+
+#include "nn/cpu.h"
+
+#define HAQ_VERSION "0.1.0"
+
+static int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("haq %s isa=%s\n", HAQ_VERSION, nn_isa_name(nn_isa()));
+    return 0;
+}
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: haq <command> [options]   (haq <command> --help for each)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) return cmd_version(0, NULL);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "haq: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

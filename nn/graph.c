@@ -1,0 +1,624 @@
+#include "graph.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "error.h"
+
+/* Every tensor in the parameter, gradient and buffer blocks starts on a 64-byte boundary. */
+#define ALIGN_FLOATS 16
+
+static size_t round_up(size_t n) { return (n + ALIGN_FLOATS - 1) & ~(size_t)(ALIGN_FLOATS - 1); }
+
+struct nn_graph *nn_graph_new(int h, int w, int c) {
+    if (h < 1 || w < 1 || c < 1) {
+        nn_err("graph: invalid input shape %dx%dx%d", h, w, c);
+        return NULL;
+    }
+    struct nn_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        nn_err("out of memory (graph)");
+        return NULL;
+    }
+    g->cap_nodes = 64;
+    g->nodes = calloc((size_t)g->cap_nodes, sizeof *g->nodes);
+    if (!g->nodes) {
+        free(g);
+        nn_err("out of memory (graph)");
+        return NULL;
+    }
+    struct nn_node *in = &g->nodes[0];
+    strcpy(in->name, "input");
+    in->op = NN_OP_INPUT;
+    in->h = h;
+    in->w = w;
+    in->c = c;
+    g->n_nodes = 1;
+    nn_rng_seed(&g->rng, 0);
+    return g;
+}
+
+void nn_graph_free(struct nn_graph *g) {
+    if (!g) return;
+    free(g->nodes);
+    free(g->params);
+    free(g->bufs);
+    nn_free(g->param_data);
+    nn_free(g->grad_data);
+    nn_free(g->buf_data);
+    nn_arena_free(&g->act);
+    free(g->grad_live);
+    free(g);
+}
+
+/* ---- building ------------------------------------------------------------------------------- */
+
+static int fail(struct nn_graph *g) {
+    g->failed = 1;
+    return -1;
+}
+
+/* A new node after checking the inputs; NULL (graph marked failed) on error. */
+static struct nn_node *push(struct nn_graph *g, const char *name, enum nn_op op, int a, int b,
+                            int n_in) {
+    if (g->failed) return NULL;
+    if (g->param_data) {
+        nn_err("graph: node '%s' added after allocation", name);
+        fail(g);
+        return NULL;
+    }
+    int ins[2] = {a, b};
+    for (int k = 0; k < n_in; k++)
+        if (ins[k] < 0 || ins[k] >= g->n_nodes) {
+            nn_err("graph: node '%s' reads node %d of %d", name, ins[k], g->n_nodes);
+            fail(g);
+            return NULL;
+        }
+    if (strlen(name) >= NN_NAME_MAX) {
+        nn_err("graph: node name '%.40s…' longer than %d bytes", name, NN_NAME_MAX - 1);
+        fail(g);
+        return NULL;
+    }
+    if (g->n_nodes == g->cap_nodes) {
+        struct nn_node *nn = realloc(g->nodes, 2 * (size_t)g->cap_nodes * sizeof *nn);
+        if (!nn) {
+            nn_err("out of memory (graph nodes)");
+            fail(g);
+            return NULL;
+        }
+        g->nodes = nn;
+        g->cap_nodes *= 2;
+    }
+    struct nn_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    strcpy(n->name, name);
+    n->op = op;
+    n->in[0] = a;
+    n->in[1] = b;
+    n->n_in = n_in;
+    return n;
+}
+
+static int add_tensor(struct nn_graph *g, int buffer, int node, const char *suffix, int ndim,
+                      const int *shape, int decay) {
+    struct nn_param **tab = buffer ? &g->bufs : &g->params;
+    int *count = buffer ? &g->n_bufs : &g->n_params, *cap = buffer ? &g->cap_bufs : &g->cap_params;
+    size_t *total = buffer ? &g->n_buf_floats : &g->n_param_floats;
+    if (*count == *cap) {
+        int nc = *cap ? 2 * *cap : 64;
+        struct nn_param *t = realloc(*tab, (size_t)nc * sizeof *t);
+        if (!t) {
+            nn_err("out of memory (parameter table)");
+            return fail(g);
+        }
+        *tab = t;
+        *cap = nc;
+    }
+    struct nn_param *p = &(*tab)[*count];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s.%s", g->nodes[node].name, suffix);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->shape[i] = shape[i];
+        p->numel *= (size_t)shape[i];
+    }
+    p->off = *total;
+    p->decay = decay;
+    p->node = node;
+    *total += round_up(p->numel);
+    return (*count)++;
+}
+
+int nn_conv(struct nn_graph *g, const char *name, int in, int cout, int kh, int kw, int stride,
+            int pad_h, int pad_w, int groups, int bias) {
+    struct nn_node *n = push(g, name, NN_OP_CONV, in, 0, 1);
+    if (!n) return -1;
+    const struct nn_node *x = &g->nodes[in];
+    struct nn_conv_shape s;
+    if (nn_conv_shape_init(&s, 1, x->h, x->w, x->c, cout, kh, kw, stride, pad_h, pad_w,
+                           groups)) {
+        nn_err_ctx("%s: ", name);
+        return fail(g);
+    }
+    int idx = g->n_nodes;
+    n->h = s.ho;
+    n->w = s.wo;
+    n->c = cout;
+    n->u.conv = (struct nn_conv_attr){kh, kw, stride, pad_h, pad_w, groups, x->c, -1, -1};
+    g->n_nodes++;
+    int wshape[4] = {cout, x->c / groups, kh, kw};
+    n->u.conv.w = add_tensor(g, 0, idx, "weight", 4, wshape, 1);
+    if (bias) n->u.conv.b = add_tensor(g, 0, idx, "bias", 1, &cout, 0);
+    return g->failed ? -1 : idx;
+}
+
+int nn_bn(struct nn_graph *g, const char *name, int in, enum nn_act act) {
+    struct nn_node *n = push(g, name, NN_OP_BN, in, 0, 1);
+    if (!n) return -1;
+    const struct nn_node *x = &g->nodes[in];
+    int idx = g->n_nodes, c = x->c;
+    n->h = x->h;
+    n->w = x->w;
+    n->c = c;
+    n->u.bn.eps = 1e-5f;
+    n->u.bn.momentum = 0.1f;
+    n->u.bn.act = act;
+    g->n_nodes++;
+    n->u.bn.gamma = add_tensor(g, 0, idx, "weight", 1, &c, 0);
+    n->u.bn.beta = add_tensor(g, 0, idx, "bias", 1, &c, 0);
+    n->u.bn.rmean = add_tensor(g, 1, idx, "running_mean", 1, &c, 0);
+    n->u.bn.rvar = add_tensor(g, 1, idx, "running_var", 1, &c, 0);
+    return g->failed ? -1 : idx;
+}
+
+static int same_shape_node(struct nn_graph *g, struct nn_node *n, int in) {
+    const struct nn_node *x = &g->nodes[in];
+    n->h = x->h;
+    n->w = x->w;
+    n->c = x->c;
+    return g->n_nodes++;
+}
+
+int nn_act(struct nn_graph *g, const char *name, int in, enum nn_act act) {
+    struct nn_node *n = push(g, name, NN_OP_ACT, in, 0, 1);
+    if (!n) return -1;
+    n->u.act = act;
+    return same_shape_node(g, n, in);
+}
+
+int nn_add(struct nn_graph *g, const char *name, int a, int b) {
+    struct nn_node *n = push(g, name, NN_OP_ADD, a, b, 2);
+    if (!n) return -1;
+    const struct nn_node *x = &g->nodes[a], *y = &g->nodes[b];
+    if (x->h != y->h || x->w != y->w || x->c != y->c) {
+        nn_err("%s: adding %dx%dx%d to %dx%dx%d", name, x->h, x->w, x->c, y->h, y->w, y->c);
+        return fail(g);
+    }
+    return same_shape_node(g, n, a);
+}
+
+int nn_maxpool(struct nn_graph *g, const char *name, int in, int k, int s, int p) {
+    struct nn_node *n = push(g, name, NN_OP_MAXPOOL, in, 0, 1);
+    if (!n) return -1;
+    const struct nn_node *x = &g->nodes[in];
+    if (k < 1 || s < 1 || p < 0 || 2 * p > k || x->h + 2 * p < k || x->w + 2 * p < k) {
+        nn_err("%s: max pool %d/%d pad %d does not fit %dx%d", name, k, s, p, x->h, x->w);
+        return fail(g);
+    }
+    n->h = (x->h + 2 * p - k) / s + 1;
+    n->w = (x->w + 2 * p - k) / s + 1;
+    n->c = x->c;
+    n->u.pool = (struct nn_pool_attr){k, s, p, NULL};
+    return g->n_nodes++;
+}
+
+int nn_avgpool(struct nn_graph *g, const char *name, int in) {
+    struct nn_node *n = push(g, name, NN_OP_AVGPOOL, in, 0, 1);
+    if (!n) return -1;
+    n->h = n->w = 1;
+    n->c = g->nodes[in].c;
+    return g->n_nodes++;
+}
+
+int nn_linear(struct nn_graph *g, const char *name, int in, int out_f, int bias) {
+    struct nn_node *n = push(g, name, NN_OP_LINEAR, in, 0, 1);
+    if (!n) return -1;
+    const struct nn_node *x = &g->nodes[in];
+    if (out_f < 1) {
+        nn_err("%s: %d output features", name, out_f);
+        return fail(g);
+    }
+    int idx = g->n_nodes, in_f = x->h * x->w * x->c;
+    n->h = n->w = 1;
+    n->c = out_f;
+    n->u.fc = (struct nn_linear_attr){in_f, -1, -1};
+    g->n_nodes++;
+    int wshape[2] = {out_f, in_f};
+    n->u.fc.w = add_tensor(g, 0, idx, "weight", 2, wshape, 1);
+    if (bias) n->u.fc.b = add_tensor(g, 0, idx, "bias", 1, &out_f, 0);
+    return g->failed ? -1 : idx;
+}
+
+int nn_dropout(struct nn_graph *g, const char *name, int in, float p) {
+    struct nn_node *n = push(g, name, NN_OP_DROPOUT, in, 0, 1);
+    if (!n) return -1;
+    if (!(p >= 0.0f && p < 1.0f)) {
+        nn_err("%s: dropout probability %g outside [0, 1)", name, (double)p);
+        return fail(g);
+    }
+    n->u.drop.p = p;
+    return same_shape_node(g, n, in);
+}
+
+/* ---- allocation and initialization ---------------------------------------------------------- */
+
+static size_t node_elems(const struct nn_node *n, int batch) {
+    return (size_t)batch * n->h * n->w * n->c;
+}
+
+static size_t arena_bytes(size_t floats) { return (floats * sizeof(float) + 63) & ~(size_t)63; }
+
+int nn_graph_alloc(struct nn_graph *g, int max_batch, int trainable) {
+    if (g->failed) return nn_err("graph: a builder call failed; cannot allocate");
+    if (g->param_data) return nn_err("graph: already allocated");
+    if (max_batch < 1) return nn_err("graph: max batch %d", max_batch);
+    g->max_batch = max_batch;
+    g->trainable = trainable;
+    g->param_data = nn_alloc_floats(g->n_param_floats + ALIGN_FLOATS);
+    g->buf_data = nn_alloc_floats(g->n_buf_floats + ALIGN_FLOATS);
+    if (trainable) g->grad_data = nn_alloc_floats(g->n_param_floats + ALIGN_FLOATS);
+    g->grad_live = calloc((size_t)g->n_nodes, 1);
+    if (!g->param_data || !g->buf_data || (trainable && !g->grad_data) || !g->grad_live)
+        return nn_err("out of memory (%zu parameters)", g->n_param_floats);
+
+    size_t bytes = 0, scratch = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct nn_node *n = &g->nodes[i];
+        size_t e = node_elems(n, max_batch);
+        bytes += arena_bytes(e) * (trainable ? 2 : 1);
+        if (n->op == NN_OP_BN) bytes += 2 * arena_bytes((size_t)n->c);
+        if (n->op == NN_OP_MAXPOOL) bytes += arena_bytes(e);
+        if (n->op == NN_OP_DROPOUT && trainable) bytes += arena_bytes(e);
+        if (n->op == NN_OP_CONV) {
+            const struct nn_node *x = &g->nodes[n->in[0]];
+            const struct nn_conv_attr *a = &n->u.conv;
+            struct nn_conv_shape s;
+            nn_conv_shape_init(&s, max_batch, x->h, x->w, x->c, n->c, a->kh, a->kw, a->stride,
+                               a->pad_h, a->pad_w, a->groups);
+            size_t need = nn_conv_scratch_floats(&s);
+            if (need > scratch) scratch = need;
+        }
+    }
+    bytes += arena_bytes(scratch);
+    if (nn_arena_init(&g->act, bytes)) return nn_err_ctx("activations for batch %d: ", max_batch);
+    g->scratch_floats = scratch;
+    g->scratch = scratch ? nn_arena_floats(&g->act, scratch) : NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct nn_node *n = &g->nodes[i];
+        size_t e = node_elems(n, max_batch);
+        n->out = nn_arena_floats(&g->act, e);
+        if (trainable) n->dout = nn_arena_floats(&g->act, e);
+        if (n->op == NN_OP_BN) {
+            n->u.bn.save_mean = nn_arena_floats(&g->act, (size_t)n->c);
+            n->u.bn.save_invstd = nn_arena_floats(&g->act, (size_t)n->c);
+        }
+        if (n->op == NN_OP_MAXPOOL) n->u.pool.arg = (int32_t *)nn_arena_floats(&g->act, e);
+        if (n->op == NN_OP_DROPOUT && trainable) n->u.drop.mask = nn_arena_floats(&g->act, e);
+    }
+    /* Deterministic defaults until nn_graph_init or a checkpoint sets real values. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct nn_node *n = &g->nodes[i];
+        if (n->op != NN_OP_BN) continue;
+        float *gam = nn_param_data(g, n->u.bn.gamma), *rv = nn_buf_data(g, n->u.bn.rvar);
+        for (int c = 0; c < n->c; c++) gam[c] = rv[c] = 1.0f;
+    }
+    return 0;
+}
+
+void nn_graph_init(struct nn_graph *g, struct nn_rng *rng) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct nn_node *n = &g->nodes[i];
+        if (n->op == NN_OP_CONV) {
+            const struct nn_param *p = &g->params[n->u.conv.w];
+            double fan_out = (double)n->c * n->u.conv.kh * n->u.conv.kw / n->u.conv.groups;
+            double sd = sqrt(2.0 / fan_out);
+            float *w = nn_param_data(g, n->u.conv.w);
+            for (size_t k = 0; k < p->numel; k++) w[k] = (float)(sd * nn_rng_normal(rng));
+            if (n->u.conv.b >= 0)
+                memset(nn_param_data(g, n->u.conv.b), 0, (size_t)n->c * sizeof(float));
+        } else if (n->op == NN_OP_LINEAR) {
+            const struct nn_param *p = &g->params[n->u.fc.w];
+            float *w = nn_param_data(g, n->u.fc.w);
+            for (size_t k = 0; k < p->numel; k++) w[k] = (float)(0.01 * nn_rng_normal(rng));
+            if (n->u.fc.b >= 0)
+                memset(nn_param_data(g, n->u.fc.b), 0, (size_t)n->c * sizeof(float));
+        } else if (n->op == NN_OP_BN) {
+            float *gam = nn_param_data(g, n->u.bn.gamma), *bet = nn_param_data(g, n->u.bn.beta);
+            float *rm = nn_buf_data(g, n->u.bn.rmean), *rv = nn_buf_data(g, n->u.bn.rvar);
+            for (int c = 0; c < n->c; c++) {
+                gam[c] = 1.0f;
+                bet[c] = 0.0f;
+                rm[c] = 0.0f;
+                rv[c] = 1.0f;
+            }
+        }
+    }
+}
+
+void nn_graph_set_train(struct nn_graph *g, int train) { g->train = train; }
+
+void nn_graph_zero_grad(struct nn_graph *g) {
+    if (g->grad_data) memset(g->grad_data, 0, g->n_param_floats * sizeof(float));
+}
+
+/* ---- forward / backward --------------------------------------------------------------------- */
+
+static void conv_shape_of(const struct nn_graph *g, const struct nn_node *n, int batch,
+                          struct nn_conv_shape *s) {
+    const struct nn_node *x = &g->nodes[n->in[0]];
+    const struct nn_conv_attr *a = &n->u.conv;
+    nn_conv_shape_init(s, batch, x->h, x->w, x->c, n->c, a->kh, a->kw, a->stride, a->pad_h,
+                       a->pad_w, a->groups);
+}
+
+static int forward_node(struct nn_graph *g, int i) {
+    struct nn_node *n = &g->nodes[i];
+    const struct nn_node *x = &g->nodes[n->in[0]];
+    int B = g->batch;
+    size_t e = node_elems(n, B);
+    switch (n->op) {
+    case NN_OP_INPUT:
+        return 0;
+    case NN_OP_CONV: {
+        struct nn_conv_shape s;
+        conv_shape_of(g, n, B, &s);
+        const float *b = n->u.conv.b >= 0 ? nn_param_data(g, n->u.conv.b) : NULL;
+        nn_conv_forward(&s, n->out, x->out, nn_param_data(g, n->u.conv.w), b, g->scratch);
+        return 0;
+    }
+    case NN_OP_BN: {
+        struct nn_bn_attr *a = &n->u.bn;
+        size_t rows = (size_t)B * n->h * n->w;
+        const float *gam = nn_param_data(g, a->gamma), *bet = nn_param_data(g, a->beta);
+        float *rm = nn_buf_data(g, a->rmean), *rv = nn_buf_data(g, a->rvar);
+        if (g->train) {
+            a->batches++;
+            return nn_bn_forward_train(n->out, x->out, rows, n->c, gam, bet, rm, rv,
+                                       a->momentum, a->eps, a->save_mean, a->save_invstd,
+                                       a->act);
+        }
+        for (int c = 0; c < n->c; c++) {
+            a->save_mean[c] = rm[c];
+            a->save_invstd[c] = (float)(1.0 / sqrt((double)rv[c] + a->eps));
+        }
+        return nn_bn_forward_eval(n->out, x->out, rows, n->c, gam, bet, rm, rv, a->eps, a->act);
+    }
+    case NN_OP_ACT:
+        nn_act_forward(n->out, x->out, e, n->u.act);
+        return 0;
+    case NN_OP_ADD:
+        nn_add_forward(n->out, x->out, g->nodes[n->in[1]].out, e);
+        return 0;
+    case NN_OP_MAXPOOL:
+        nn_maxpool_forward(n->out, n->u.pool.arg, x->out, B, x->h, x->w, x->c, n->u.pool.k,
+                           n->u.pool.s, n->u.pool.p, n->h, n->w);
+        return 0;
+    case NN_OP_AVGPOOL:
+        nn_avgpool_forward(n->out, x->out, B, x->h * x->w, x->c);
+        return 0;
+    case NN_OP_LINEAR: {
+        const float *b = n->u.fc.b >= 0 ? nn_param_data(g, n->u.fc.b) : NULL;
+        nn_linear_forward(n->out, x->out, nn_param_data(g, n->u.fc.w), b, B, n->u.fc.in_f, n->c);
+        return 0;
+    }
+    case NN_OP_DROPOUT: {
+        int train = g->train && n->u.drop.mask;
+        nn_dropout_forward(n->out, n->u.drop.mask, x->out, e, n->u.drop.p, &g->rng, train);
+        return 0;
+    }
+    }
+    return nn_err("graph: node %s has unknown op %d", n->name, (int)n->op);
+}
+
+int nn_graph_forward(struct nn_graph *g, const float *x, int n) {
+    if (!g->param_data) return nn_err("graph: forward before nn_graph_alloc");
+    if (n < 1 || n > g->max_batch)
+        return nn_err("graph: batch of %d outside 1..%d", n, g->max_batch);
+    if (g->train && !g->trainable) return nn_err("graph: train mode on an inference-only graph");
+    g->batch = n;
+    memcpy(g->nodes[0].out, x, node_elems(&g->nodes[0], n) * sizeof(float));
+    for (int i = 1; i < g->n_nodes; i++)
+        if (forward_node(g, i)) return nn_err_ctx("%s: ", g->nodes[i].name);
+    return 0;
+}
+
+double nn_graph_xent(struct nn_graph *g, const int *labels, int *top1, int *top5) {
+    struct nn_node *last = &g->nodes[nn_graph_last(g)];
+    int classes = last->h * last->w * last->c;
+    return nn_softmax_xent(last->out, labels, g->batch, classes, last->dout, 1.0f, top1, top5);
+}
+
+/* Input k of node n: its gradient buffer if one is wanted, and whether to add to it. */
+static float *grad_target(struct nn_graph *g, const struct nn_node *n, int k, int *accum) {
+    int t = n->in[k];
+    if (t == 0 && !g->input_grad) return NULL;
+    *accum = g->grad_live[t];
+    g->grad_live[t] = 1;
+    return g->nodes[t].dout;
+}
+
+static int backward_node(struct nn_graph *g, int i) {
+    struct nn_node *n = &g->nodes[i];
+    const struct nn_node *x = &g->nodes[n->in[0]];
+    int B = g->batch, accum = 0;
+    size_t e = node_elems(n, B);
+    switch (n->op) {
+    case NN_OP_INPUT:
+        return 0;
+    case NN_OP_CONV: {
+        struct nn_conv_shape s;
+        conv_shape_of(g, n, B, &s);
+        float *db = n->u.conv.b >= 0 ? nn_param_grad(g, n->u.conv.b) : NULL;
+        float *din = grad_target(g, n, 0, &accum);
+        return nn_conv_backward(&s, din, accum, nn_param_grad(g, n->u.conv.w), db, n->dout,
+                                x->out, nn_param_data(g, n->u.conv.w), g->scratch);
+    }
+    case NN_OP_BN: {
+        const struct nn_bn_attr *a = &n->u.bn;
+        float *din = grad_target(g, n, 0, &accum);
+        return nn_bn_backward(din, accum, nn_param_grad(g, a->gamma), nn_param_grad(g, a->beta),
+                              n->dout, n->out, x->out, (size_t)B * n->h * n->w, n->c,
+                              nn_param_data(g, a->gamma), a->save_mean, a->save_invstd, a->act,
+                              g->train);
+    }
+    case NN_OP_ACT: {
+        float *din = grad_target(g, n, 0, &accum);
+        if (din) nn_act_backward(din, accum, n->dout, n->out, e, n->u.act);
+        return 0;
+    }
+    case NN_OP_ADD:
+        for (int k = 0; k < 2; k++) {
+            float *din = grad_target(g, n, k, &accum);
+            if (din) nn_grad_pass(din, accum, n->dout, e);
+        }
+        return 0;
+    case NN_OP_MAXPOOL: {
+        float *din = grad_target(g, n, 0, &accum);
+        if (din)
+            nn_maxpool_backward(din, accum, n->dout, n->u.pool.arg, B, x->h, x->w, x->c, n->h,
+                                n->w);
+        return 0;
+    }
+    case NN_OP_AVGPOOL: {
+        float *din = grad_target(g, n, 0, &accum);
+        if (din) nn_avgpool_backward(din, accum, n->dout, B, x->h * x->w, x->c);
+        return 0;
+    }
+    case NN_OP_LINEAR: {
+        float *db = n->u.fc.b >= 0 ? nn_param_grad(g, n->u.fc.b) : NULL;
+        float *din = grad_target(g, n, 0, &accum);
+        return nn_linear_backward(din, accum, nn_param_grad(g, n->u.fc.w), db, n->dout, x->out,
+                                  nn_param_data(g, n->u.fc.w), B, n->u.fc.in_f, n->c);
+    }
+    case NN_OP_DROPOUT: {
+        float *din = grad_target(g, n, 0, &accum);
+        if (din)
+            nn_dropout_backward(din, accum, n->dout, n->u.drop.mask, e,
+                                g->train && n->u.drop.mask);
+        return 0;
+    }
+    }
+    return nn_err("graph: node %s has unknown op %d", n->name, (int)n->op);
+}
+
+int nn_graph_backward(struct nn_graph *g) {
+    if (!g->trainable) return nn_err("graph: backward on an inference-only graph");
+    memset(g->grad_live, 0, (size_t)g->n_nodes);
+    g->grad_live[nn_graph_last(g)] = 1;
+    for (int i = nn_graph_last(g); i > 0; i--) {
+        if (!g->grad_live[i]) continue; /* no gradient reached this node */
+        if (backward_node(g, i)) return nn_err_ctx("%s (backward): ", g->nodes[i].name);
+    }
+    return 0;
+}
+
+/* ---- queries and summary -------------------------------------------------------------------- */
+
+int nn_graph_find_param(const struct nn_graph *g, const char *name) {
+    for (int i = 0; i < g->n_params; i++)
+        if (!strcmp(g->params[i].name, name)) return i;
+    return -1;
+}
+
+int nn_graph_find_node(const struct nn_graph *g, const char *name) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].name, name)) return i;
+    return -1;
+}
+
+double nn_node_macs(const struct nn_graph *g, int i) {
+    const struct nn_node *n = &g->nodes[i];
+    if (n->op == NN_OP_CONV) {
+        const struct nn_conv_attr *a = &n->u.conv;
+        return (double)n->h * n->w * n->c * a->kh * a->kw * (a->cin / a->groups);
+    }
+    if (n->op == NN_OP_LINEAR) return (double)n->u.fc.in_f * n->c;
+    return 0;
+}
+
+size_t nn_node_params(const struct nn_graph *g, int i) {
+    size_t total = 0;
+    for (int p = 0; p < g->n_params; p++)
+        if (g->params[p].node == i) total += g->params[p].numel;
+    return total;
+}
+
+const char *nn_op_name(enum nn_op op) {
+    switch (op) {
+    case NN_OP_INPUT: return "input";
+    case NN_OP_CONV: return "conv";
+    case NN_OP_BN: return "bn";
+    case NN_OP_ACT: return "act";
+    case NN_OP_ADD: return "add";
+    case NN_OP_MAXPOOL: return "maxpool";
+    case NN_OP_AVGPOOL: return "avgpool";
+    case NN_OP_LINEAR: return "linear";
+    case NN_OP_DROPOUT: return "dropout";
+    }
+    return "?";
+}
+
+static const char *act_name(enum nn_act a) {
+    return a == NN_ACT_RELU ? "relu" : a == NN_ACT_RELU6 ? "relu6" : "";
+}
+
+static void describe(const struct nn_node *n, char *buf, size_t len) {
+    switch (n->op) {
+    case NN_OP_CONV: {
+        const struct nn_conv_attr *a = &n->u.conv;
+        const char *kind = (a->groups == a->cin && a->cin == n->c && a->groups > 1) ? "dwconv"
+                           : a->groups > 1                                        ? "gconv"
+                                                                                  : "conv";
+        snprintf(buf, len, "%s %dx%d/%d", kind, a->kh, a->kw, a->stride);
+        return;
+    }
+    case NN_OP_BN:
+        snprintf(buf, len, n->u.bn.act ? "bn+%s" : "bn", act_name(n->u.bn.act));
+        return;
+    case NN_OP_ACT:
+        snprintf(buf, len, "%s", act_name(n->u.act));
+        return;
+    case NN_OP_MAXPOOL:
+        snprintf(buf, len, "maxpool %dx%d/%d", n->u.pool.k, n->u.pool.k, n->u.pool.s);
+        return;
+    case NN_OP_DROPOUT:
+        snprintf(buf, len, "dropout %.2g", (double)n->u.drop.p);
+        return;
+    default:
+        snprintf(buf, len, "%s", nn_op_name(n->op));
+    }
+}
+
+void nn_graph_summary(const struct nn_graph *g, FILE *f) {
+    fprintf(f, "%-32s %-16s %-16s %12s %14s\n", "name", "op", "output", "params", "MACs");
+    double macs = 0;
+    size_t params = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct nn_node *n = &g->nodes[i];
+        char op[32], shape[32];
+        describe(n, op, sizeof op);
+        snprintf(shape, sizeof shape, "%dx%dx%d", n->h, n->w, n->c);
+        size_t p = nn_node_params(g, i);
+        double m = nn_node_macs(g, i);
+        params += p;
+        macs += m;
+        fprintf(f, "%-32s %-16s %-16s %12zu %14.0f\n", n->name, op, shape, p, m);
+    }
+    size_t buffers = 0;
+    for (int b = 0; b < g->n_bufs; b++) buffers += g->bufs[b].numel;
+    fprintf(f, "total: %d nodes, %zu parameters, %zu buffer values, %.0f MACs per image\n",
+            g->n_nodes, params, buffers, macs);
+}

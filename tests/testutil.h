@@ -1,0 +1,29 @@
+/* Helpers shared by the test suites. */
+#ifndef HAQ_TESTS_TESTUTIL_H
+#define HAQ_TESTS_TESTUTIL_H
+
+#include <math.h>
+#include <stddef.h>
+
+#include "nn/rng.h"
+
+/* Uniform values in [lo, hi). */
+static inline void tu_fill(struct nn_rng *r, float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * nn_rng_uniform(r);
+}
+
+/* max |a − b| / max(max |b|, floor): the error measure of kernel-vs-reference tests. */
+static inline double tu_rel_err(const float *a, const float *b, size_t n, double floor) {
+    double err = 0, mag = floor;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > err || isnan(d)) err = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > mag) mag = fabs(b[i]);
+    }
+    return err / mag;
+}
+
+/* Path of a fixture, relative to the repository root (the tests run from there). */
+#define TU_FIXTURE(name) ("tests/fixtures/" name)
+
+#endif
