@@ -364,6 +364,11 @@ static void conv_shape_of(const struct nn_graph *g, const struct nn_node *n, int
                        a->pad_w, a->groups);
 }
 
+/* Dropout drops (and keeps a mask) only when training with p > 0. */
+static int dropout_active(const struct nn_graph *g, const struct nn_node *n) {
+    return g->train && n->u.drop.mask && n->u.drop.p > 0.0f;
+}
+
 static int forward_node(struct nn_graph *g, int i) {
     struct nn_node *n = &g->nodes[i];
     const struct nn_node *x = &g->nodes[n->in[0]];
@@ -414,11 +419,10 @@ static int forward_node(struct nn_graph *g, int i) {
         nn_linear_forward(n->out, x->out, nn_param_data(g, n->u.fc.w), b, B, n->u.fc.in_f, n->c);
         return 0;
     }
-    case NN_OP_DROPOUT: {
-        int train = g->train && n->u.drop.mask;
-        nn_dropout_forward(n->out, n->u.drop.mask, x->out, e, n->u.drop.p, &g->rng, train);
+    case NN_OP_DROPOUT:
+        nn_dropout_forward(n->out, n->u.drop.mask, x->out, e, n->u.drop.p, &g->rng,
+                           dropout_active(g, n));
         return 0;
-    }
     }
     return nn_err("graph: node %s has unknown op %d", n->name, (int)n->op);
 }
@@ -505,9 +509,7 @@ static int backward_node(struct nn_graph *g, int i) {
     }
     case NN_OP_DROPOUT: {
         float *din = grad_target(g, n, 0, &accum);
-        if (din)
-            nn_dropout_backward(din, accum, n->dout, n->u.drop.mask, e,
-                                g->train && n->u.drop.mask);
+        if (din) nn_dropout_backward(din, accum, n->dout, n->u.drop.mask, e, dropout_active(g, n));
         return 0;
     }
     }
