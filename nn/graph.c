@@ -395,11 +395,8 @@ static int forward_node(struct nn_graph *g, int i) {
                                        a->momentum, a->eps, a->save_mean, a->save_invstd,
                                        a->act);
         }
-        for (int c = 0; c < n->c; c++) {
-            a->save_mean[c] = rm[c];
-            a->save_invstd[c] = (float)(1.0 / sqrt((double)rv[c] + a->eps));
-        }
-        return nn_bn_forward_eval(n->out, x->out, rows, n->c, gam, bet, rm, rv, a->eps, a->act);
+        return nn_bn_forward_eval(n->out, x->out, rows, n->c, gam, bet, rm, rv, a->eps,
+                                  a->save_mean, a->save_invstd, a->act);
     }
     case NN_OP_ACT:
         nn_act_forward(n->out, x->out, e, n->u.act);
@@ -474,9 +471,9 @@ static int backward_node(struct nn_graph *g, int i) {
         const struct nn_bn_attr *a = &n->u.bn;
         float *din = grad_target(g, n, 0, &accum);
         return nn_bn_backward(din, accum, nn_param_grad(g, a->gamma), nn_param_grad(g, a->beta),
-                              n->dout, n->out, x->out, (size_t)B * n->h * n->w, n->c,
-                              nn_param_data(g, a->gamma), a->save_mean, a->save_invstd, a->act,
-                              g->train);
+                              n->dout, x->out, (size_t)B * n->h * n->w, n->c,
+                              nn_param_data(g, a->gamma), nn_param_data(g, a->beta),
+                              a->save_mean, a->save_invstd, a->act, g->train);
     }
     case NN_OP_ACT: {
         float *din = grad_target(g, n, 0, &accum);
