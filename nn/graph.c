@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conv.h"
+#include "cpu.h"
 #include "error.h"
 
 /* Every tensor in the parameter, gradient and buffer blocks starts on a 64-byte boundary. */
@@ -50,6 +51,7 @@ void nn_graph_free(struct nn_graph *g) {
     nn_free(g->buf_data);
     nn_arena_free(&g->act);
     free(g->grad_live);
+    free(g->prof);
     free(g);
 }
 
@@ -431,8 +433,11 @@ int nn_graph_forward(struct nn_graph *g, const float *x, int n) {
     if (g->train && !g->trainable) return nn_err("graph: train mode on an inference-only graph");
     g->batch = n;
     memcpy(g->nodes[0].out, x, node_elems(&g->nodes[0], n) * sizeof(float));
-    for (int i = 1; i < g->n_nodes; i++)
+    for (int i = 1; i < g->n_nodes; i++) {
+        double t0 = g->prof ? nn_now() : 0;
         if (forward_node(g, i)) return nn_err_ctx("%s: ", g->nodes[i].name);
+        if (g->prof) g->prof[2 * i] += nn_now() - t0;
+    }
     return 0;
 }
 
@@ -519,7 +524,9 @@ int nn_graph_backward(struct nn_graph *g) {
     g->grad_live[nn_graph_last(g)] = 1;
     for (int i = nn_graph_last(g); i > 0; i--) {
         if (!g->grad_live[i]) continue; /* no gradient reached this node */
+        double t0 = g->prof ? nn_now() : 0;
         if (backward_node(g, i)) return nn_err_ctx("%s (backward): ", g->nodes[i].name);
+        if (g->prof) g->prof[2 * i + 1] += nn_now() - t0;
     }
     return 0;
 }
@@ -620,4 +627,55 @@ void nn_graph_summary(const struct nn_graph *g, FILE *f) {
     for (int b = 0; b < g->n_bufs; b++) buffers += g->bufs[b].numel;
     fprintf(f, "total: %d nodes, %zu parameters, %zu buffer values, %.0f MACs per image\n",
             g->n_nodes, params, buffers, macs);
+}
+
+int nn_graph_profile(struct nn_graph *g) {
+    free(g->prof);
+    g->prof = calloc(2 * (size_t)g->n_nodes, sizeof(double));
+    return g->prof ? 0 : nn_err("out of memory (profile)");
+}
+
+static const double *prof_sort_base;
+static int prof_cmp(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    double x = prof_sort_base[2 * i] + prof_sort_base[2 * i + 1];
+    double y = prof_sort_base[2 * j] + prof_sort_base[2 * j + 1];
+    return x < y ? 1 : x > y ? -1 : i - j;
+}
+
+void nn_graph_profile_report(struct nn_graph *g, FILE *f) {
+    if (!g->prof) return;
+    int *idx = malloc((size_t)g->n_nodes * sizeof(int));
+    if (!idx) return;
+    double total = 0, by_op[16][2] = {{0}};
+    for (int i = 0; i < g->n_nodes; i++) {
+        idx[i] = i;
+        total += g->prof[2 * i] + g->prof[2 * i + 1];
+        char kind[32];
+        describe(&g->nodes[i], kind, sizeof kind);
+        int k = (int)g->nodes[i].op;
+        if (g->nodes[i].op == NN_OP_CONV && !strncmp(kind, "dwconv", 6)) k = 15;
+        by_op[k][0] += g->prof[2 * i];
+        by_op[k][1] += g->prof[2 * i + 1];
+    }
+    prof_sort_base = g->prof;
+    qsort(idx, (size_t)g->n_nodes, sizeof(int), prof_cmp);
+    fprintf(f, "%-32s %-16s %10s %10s %6s\n", "node", "op", "fwd_ms", "bwd_ms", "share");
+    for (int r = 0; r < g->n_nodes && r < 25; r++) {
+        int i = idx[r];
+        char op[32];
+        describe(&g->nodes[i], op, sizeof op);
+        double t = g->prof[2 * i] + g->prof[2 * i + 1];
+        fprintf(f, "%-32s %-16s %10.2f %10.2f %5.1f%%\n", g->nodes[i].name, op,
+                g->prof[2 * i] * 1e3, g->prof[2 * i + 1] * 1e3, 100 * t / (total > 0 ? total : 1));
+    }
+    for (int k = 0; k < 16; k++) {
+        double t = by_op[k][0] + by_op[k][1];
+        if (t <= 0) continue;
+        fprintf(f, "op %-10s fwd %9.2f ms  bwd %9.2f ms  %5.1f%%\n",
+                k == 15 ? "dwconv" : nn_op_name((enum nn_op)k), by_op[k][0] * 1e3,
+                by_op[k][1] * 1e3, 100 * t / (total > 0 ? total : 1));
+    }
+    free(idx);
+    memset(g->prof, 0, 2 * (size_t)g->n_nodes * sizeof(double));
 }

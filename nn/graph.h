@@ -105,6 +105,7 @@ struct nn_graph {
     unsigned char *grad_live; /* per node: gradient written during this backward */
     struct nn_rng rng;        /* dropout masks */
     int failed;               /* a builder call failed */
+    double *prof;             /* [n_nodes][2] forward/backward seconds, when profiling */
 };
 
 /* An empty graph whose node 0 is the input of one h×w×c image. NULL on out of memory. */
@@ -146,6 +147,11 @@ double nn_graph_xent(struct nn_graph *g, const int *labels, int *top1, int *top5
 int nn_graph_backward(struct nn_graph *g);
 
 void nn_graph_zero_grad(struct nn_graph *g);
+
+/* Accumulate per-node forward/backward wall time from now on (0 or −1); print the nodes
+ * sorted by time, with the share of each op kind, and reset. */
+int nn_graph_profile(struct nn_graph *g);
+void nn_graph_profile_report(struct nn_graph *g, FILE *f);
 
 static inline int nn_graph_last(const struct nn_graph *g) { return g->n_nodes - 1; }
 static inline float *nn_param_data(const struct nn_graph *g, int p) {

@@ -96,17 +96,20 @@ void nn_adam_free(struct nn_adam *o) {
     o->m = o->v = NULL;
 }
 
-double nn_sched_lr(const struct nn_sched *s, int t) {
-    if (t < s->warmup) return s->lr0 * (double)(t + 1) / (double)s->warmup;
-    int tau = t - s->warmup, T = s->total - s->warmup;
+double nn_sched_lr(const struct nn_sched *s, long it, long per_epoch) {
+    if (per_epoch < 1) per_epoch = 1;
+    double warm_it = s->warmup * (double)per_epoch;
+    if ((double)it < warm_it) return s->lr0 * (double)(it + 1) / warm_it;
+    double tau = (double)it / (double)per_epoch - s->warmup, T = s->total - s->warmup;
     switch (s->kind) {
     case NN_SCHED_COSINE:
         if (T <= 0) return s->lr0;
-        return s->lr_min + (s->lr0 - s->lr_min) * 0.5 * (1.0 + cos(M_PI * (double)tau / T));
+        if (tau > T) tau = T;
+        return s->lr_min + (s->lr0 - s->lr_min) * 0.5 * (1.0 + cos(M_PI * tau / T));
     case NN_SCHED_STEP:
-        return s->lr0 * pow(s->gamma, (double)(tau / (s->step > 0 ? s->step : 1)));
+        return s->lr0 * pow(s->gamma, floor(tau / (s->step > 0 ? s->step : 1)));
     case NN_SCHED_EXP:
-        return s->lr0 * pow(s->gamma, (double)tau);
+        return s->lr0 * pow(s->gamma, floor(tau));
     case NN_SCHED_CONST:
         break;
     }

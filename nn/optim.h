@@ -48,21 +48,24 @@ int nn_adam_init(struct nn_adam *o, size_t n, float lr, float beta1, float beta2
 void nn_adam_step(struct nn_adam *o, const struct nn_param_set *ps);
 void nn_adam_free(struct nn_adam *o);
 
-/* Learning-rate schedules over steps t = 0 … total−1 (epochs or iterations, the caller's
- * choice). The first `warmup` steps ramp linearly to lr0 ((t+1)/warmup); the schedule then
- * runs over the remaining steps:
+/* Learning-rate schedules in epochs, evaluated per iteration: with `per_epoch` iterations an
+ * epoch, iteration `it` sits at t = it / per_epoch epochs. The first `warmup` epochs ramp
+ * linearly to lr0 ((it+1) / (warmup·per_epoch)); the schedule then runs over the rest:
  *   const:  lr0
  *   cosine: lr_min + (lr0 − lr_min)·(1 + cos(π·τ/T))/2,  τ = t − warmup, T = total − warmup
- *   step:   lr0 · gamma^⌊τ/step⌋
- *   exp:    lr0 · gamma^τ */
+ *   step:   lr0 · gamma^⌊τ/step⌋          (step in epochs)
+ *   exp:    lr0 · gamma^⌊τ⌋               (HAQ's "lr × 0.8 after each epoch")
+ * With per_epoch = 1 the schedule moves once per epoch. */
 enum nn_sched_kind { NN_SCHED_CONST, NN_SCHED_COSINE, NN_SCHED_STEP, NN_SCHED_EXP };
 struct nn_sched {
     enum nn_sched_kind kind;
     double lr0, lr_min, gamma;
-    int total, step, warmup;
+    int total, step; /* epochs */
+    double warmup;   /* epochs */
 };
-double nn_sched_lr(const struct nn_sched *s, int t);
-/* Parse "cosine", "step:30:0.1" (step size, gamma), "exp:0.8", "const"; 0 or −1 (nn_err). */
+double nn_sched_lr(const struct nn_sched *s, long it, long per_epoch);
+/* Parse "cosine", "step:30:0.1" (step size, gamma), "exp:0.8", "const" into kind/step/gamma;
+ * 0 or −1 (nn_err). */
 int nn_sched_parse(struct nn_sched *s, const char *spec);
 
 #endif

@@ -135,20 +135,24 @@ END_TEST
 
 START_TEST(schedules) {
     struct nn_sched s = {NN_SCHED_COSINE, 0.1, 0.0, 0, 10, 0, 0};
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 0), 0.1, 1e-12);
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 5), 0.05, 1e-12);
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 10), 0.0, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 0, 1), 0.1, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 5, 1), 0.05, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 10, 1), 0.0, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 50, 10), 0.05, 1e-12); /* per iteration */
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 25, 10), 0.05 * (1 + cos(M_PI / 4)), 1e-12);
     s.warmup = 2;
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 0), 0.05, 1e-12);
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 1), 0.1, 1e-12);
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 2), 0.1, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 0, 1), 0.05, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 1, 1), 0.1, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 2, 1), 0.1, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 3, 4), 0.1 * 4 / 8, 1e-12);
     ck_assert_int_eq(nn_sched_parse(&s, "step:3:0.5"), 0);
     s.warmup = 0;
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 2), 0.1, 1e-12);
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 3), 0.05, 1e-12);
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 7), 0.025, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 2, 1), 0.1, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 3, 1), 0.05, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 7, 1), 0.025, 1e-12);
     ck_assert_int_eq(nn_sched_parse(&s, "exp:0.8"), 0);
-    ck_assert_double_eq_tol(nn_sched_lr(&s, 2), 0.1 * 0.64, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 2, 1), 0.1 * 0.64, 1e-12);
+    ck_assert_double_eq_tol(nn_sched_lr(&s, 29, 10), 0.1 * 0.64, 1e-12);
     ck_assert_int_eq(nn_sched_parse(&s, "step:0:1"), -1);
     ck_assert_int_eq(nn_sched_parse(&s, "warm"), -1);
 }

@@ -67,7 +67,7 @@ static double train_tiny(struct nn_graph *g, int steps, uint64_t seed) {
         ck_assert(isfinite(loss));
         nn_graph_zero_grad(g);
         ck_assert_int_eq(nn_graph_backward(g), 0);
-        o.lr = (float)nn_sched_lr(&sch, s);
+        o.lr = (float)nn_sched_lr(&sch, s, 1);
         nn_sgd_step(&o, &ps);
         if (s >= steps - 50) {
             correct += t1;

@@ -1,0 +1,68 @@
+#include "dataset.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/error.h"
+
+int data_image_reserve(struct data_image *im, int h, int w, int c) {
+    size_t need = (size_t)h * w * c;
+    if (h < 1 || w < 1 || c < 1 || need / (size_t)h / (size_t)w != (size_t)c)
+        return nn_err("image size %dx%dx%d is invalid", h, w, c);
+    if (need > im->cap) {
+        uint8_t *p = realloc(im->pix, need);
+        if (!p) return nn_err("out of memory for a %dx%d image", h, w);
+        im->pix = p;
+        im->cap = need;
+    }
+    im->h = h;
+    im->w = w;
+    im->c = c;
+    return 0;
+}
+
+void data_image_free(struct data_image *im) {
+    free(im->pix);
+    memset(im, 0, sizeof *im);
+}
+
+int data_spec_options(const char *spec, const char *opts, const char *const *keys, long *vals) {
+    const char *p = opts;
+    while (p && *p) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        if (!eq || eq > end)
+            return nn_err("data '%s': option '%.*s' is not key=value", spec, (int)(end - p), p);
+        size_t klen = (size_t)(eq - p);
+        int k = 0;
+        while (keys[k] && (strlen(keys[k]) != klen || strncmp(keys[k], p, klen))) k++;
+        if (!keys[k]) return nn_err("data '%s': unknown option '%.*s'", spec, (int)klen, p);
+        char num[32];
+        size_t vlen = (size_t)(end - eq - 1);
+        if (vlen == 0 || vlen >= sizeof num)
+            return nn_err("data '%s': bad value for '%s'", spec, keys[k]);
+        memcpy(num, eq + 1, vlen);
+        num[vlen] = 0;
+        char *e;
+        errno = 0;
+        long v = strtol(num, &e, 10);
+        if (errno || *e) return nn_err("data '%s': '%s=%s' is not an integer", spec, keys[k], num);
+        vals[k] = v;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+int data_open(const char *spec, struct data_source **out) {
+    *out = NULL;
+    const char *colon = strchr(spec, ':');
+    size_t klen = colon ? (size_t)(colon - spec) : strlen(spec);
+    const char *rest = colon ? colon + 1 : "";
+    if (klen == 9 && !strncmp(spec, "synthetic", 9)) return data_open_synthetic(spec, rest, out);
+    return nn_err("data '%s': unknown kind '%.*s' (known: synthetic)", spec, (int)klen, spec);
+}
+
+void data_close(struct data_source *s) {
+    if (s && s->ops->close) s->ops->close(s);
+}

@@ -1,0 +1,64 @@
+/* Data sets: one interface over every image source, chosen with a `--data SPEC` string.
+ *
+ *   synthetic[:classes=10,size=32,train=10000,val=2000,seed=1]   built-in generated RGB set
+ *
+ * A source hands out 8-bit HWC images with integer labels for two splits (DATA_TRAIN and
+ * DATA_VAL, the held-out split). Sources whose images all share one size report it in
+ * (h, w); others report 0 and each image carries its own size. Every source says how to
+ * normalize: per-channel mean and std on the [0, 1] scale. */
+#ifndef HAQ_DATA_DATASET_H
+#define HAQ_DATA_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum data_split { DATA_TRAIN = 0, DATA_VAL = 1 };
+
+/* An 8-bit image: h×w×c bytes, row-major HWC. `pix` is owned by the image (data_image_free)
+ * and reused across loads when large enough. */
+struct data_image {
+    int h, w, c;
+    uint8_t *pix;
+    size_t cap;
+};
+
+int data_image_reserve(struct data_image *im, int h, int w, int c);
+void data_image_free(struct data_image *im);
+
+struct data_source;
+struct data_source_ops {
+    /* Image idx of a split into *im and its label; 0 or −1 (nn_err names the file). Must be
+     * safe to call from several threads at once. */
+    int (*load)(struct data_source *s, int split, size_t idx, struct data_image *im,
+                int *label);
+    void (*close)(struct data_source *s);
+};
+
+struct data_source {
+    const struct data_source_ops *ops;
+    char desc[160];     /* one line for logs: "synthetic: 10 classes, 32x32, seed 1" */
+    char kind[32];      /* "synthetic", "imagenet", … */
+    int classes, c;     /* channels of every image (1 or 3) */
+    int h, w;           /* common image size, or 0 when images vary */
+    size_t count[2];    /* images in DATA_TRAIN and DATA_VAL */
+    float mean[3], std[3];
+    void *impl;
+};
+
+/* Open a source from a SPEC string; 0 or −1 with nn_err explaining what is wrong. */
+int data_open(const char *spec, struct data_source **out);
+void data_close(struct data_source *s);
+
+static inline int data_load(struct data_source *s, int split, size_t idx, struct data_image *im,
+                            int *label) {
+    return s->ops->load(s, split, idx, im, label);
+}
+
+/* Parse "key=value,key=value" options of a SPEC into the named integer slots; unknown keys
+ * and malformed numbers are errors naming the SPEC. keys[] is NULL-terminated. */
+int data_spec_options(const char *spec, const char *opts, const char *const *keys, long *vals);
+
+/* The synthetic source (data/synthetic.c). */
+int data_open_synthetic(const char *spec, const char *opts, struct data_source **out);
+
+#endif
