@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/cmd_hw.h"
 #include "nn/cpu.h"
 
 #define HAQ_VERSION "0.1.0"
@@ -21,6 +22,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
+    {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
 };
 
 static void usage(FILE *f) {

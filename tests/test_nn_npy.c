@@ -110,8 +110,8 @@ END_TEST
 START_TEST(fortran_order_and_versions) {
     unsigned char buf[512];
     int32_t f[6] = {0, 3, 1, 4, 2, 5}; /* F order of [[0,1,2],[3,4,5]] */
-    size_t n = build(buf, 1, "{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }", 0, f,
-                     sizeof f);
+    size_t n =
+        build(buf, 1, "{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }", 0, f, sizeof f);
     struct nn_npy a;
     ck_assert_int_eq(nn_npy_parse(&a, buf, n, "f.npy"), 0);
     for (int i = 0; i < 6; i++) ck_assert_double_eq(nn_npy_get(&a, (size_t)i), i);
@@ -119,8 +119,8 @@ START_TEST(fortran_order_and_versions) {
     /* v2 and v3 (UTF-8) headers, double quotes, no trailing comma, Python 2 long suffix. */
     double d[2] = {1.5, -2.25};
     for (int major = 2; major <= 3; major++) {
-        n = build(buf, major, "{\"shape\": (2L,), \"descr\": \"<f8\", \"fortran_order\": False}",
-                  0, d, sizeof d);
+        n = build(buf, major, "{\"shape\": (2L,), \"descr\": \"<f8\", \"fortran_order\": False}", 0,
+                  d, sizeof d);
         ck_assert_msg(nn_npy_parse(&a, buf, n, "v.npy") == 0, "%s", nn_errmsg());
         ck_assert_double_eq(nn_npy_get(&a, 1), -2.25);
         nn_npy_free(&a);
@@ -132,8 +132,7 @@ START_TEST(fortran_order_and_versions) {
     ck_assert_ptr_nonnull(strstr(nn_errmsg(), "UTF-8"));
     /* Half floats: 1, −2, 0.5, the smallest subnormal, infinity. */
     uint16_t h[5] = {0x3c00, 0xc000, 0x3800, 0x0001, 0x7c00};
-    n = build(buf, 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (5,), }", 0, h,
-              sizeof h);
+    n = build(buf, 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (5,), }", 0, h, sizeof h);
     ck_assert_int_eq(nn_npy_parse(&a, buf, n, "h.npy"), 0);
     ck_assert_double_eq(nn_npy_get(&a, 0), 1.0);
     ck_assert_double_eq(nn_npy_get(&a, 1), -2.0);
@@ -211,8 +210,8 @@ START_TEST(hostile_bytes) {
         ck_assert_int_ne(nn_npy_parse(&a, c, n, "p.npy"), 0);
         free(c);
     }
-    static const unsigned char vals[] = {0, '\'', '"', '(', ')', ',', ':', '{', '}', '-', '9',
-                                         0x80, 0xff, '\n', 'L', 'T'};
+    static const unsigned char vals[] = {0,   '\'', '"', '(',  ')',  ',',  ':', '{',
+                                         '}', '-',  '9', 0x80, 0xff, '\n', 'L', 'T'};
     for (size_t i = 0; i < 128; i++)
         for (size_t v = 0; v < sizeof vals; v++) {
             unsigned char save = b[i];
