@@ -3,14 +3,20 @@
 #include <string.h>
 
 #include "hw/cmd_hw.h"
+#include "nn/cmd.h"
 #include "nn/cpu.h"
+#include "nn/pool.h"
 
 #define HAQ_VERSION "0.1.0"
 
 static int cmd_version(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    printf("haq %s isa=%s\n", HAQ_VERSION, nn_isa_name(nn_isa()));
+    printf("haq %s\nkernels: %s (HAQ_SIMD=scalar forces the portable path)\nthreads: %d "
+           "(HAQ_THREADS or --threads)\n",
+           HAQ_VERSION, nn_isa_name(nn_isa()), nn_pool_size());
+    printf("result version=%s isa=%s threads=%d\n", HAQ_VERSION, nn_isa_name(nn_isa()),
+           nn_pool_size());
     return 0;
 }
 
@@ -21,6 +27,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
     {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
 };

@@ -9,6 +9,7 @@
 #include "hw/layer.h"
 #include "hw/model.h"
 #include "hw/size.h"
+#include "nn/cli.h"
 #include "nn/error.h"
 #include "nn/models.h"
 #include "quant/policy.h"
@@ -17,6 +18,7 @@ static const char usage_text[] =
     "usage: haq hw (--model FILE | --arch ARCH [--width W] [--classes N] [--input S])\n"
     "              --hw NAME [--metric latency|energy|size] [--policy P] [--batch B]\n"
     "              [--quantizer linear|kmeans] [--csv] [--table OUT.npy] [--show-config]\n"
+    "              [--stem small|imagenet]\n"
     "\n"
     "Cost of a network on a hardware model: one row per quantizable layer and the totals\n"
     "for a policy, or a summary of every uniform policy w2a2 ... w8a8 without one.\n"
@@ -25,6 +27,7 @@ static const char usage_text[] =
     "  --width W          width multiplier (1.0)\n"
     "  --classes N        classifier outputs (1000)\n"
     "  --input S          input size in pixels (224)\n"
+    "  --stem STEM        small or imagenet (automatic: small for inputs <= 64 px)\n"
     "  --model FILE       take the architecture from a checkpoint's metadata\n"
     "  --hw NAME          bitfusion-edge, bitfusion-cloud, bismo-edge, bismo-cloud,\n"
     "                     table:FILE.npy (a HAQ lookup table), or a configuration file\n"
@@ -83,11 +86,8 @@ static int fail(const char *what) {
 }
 
 int hw_cmd_hw(int argc, char **argv) {
-    static const struct option longopts[] = {{"model", required_argument, 0, 'm'},
-                                             {"arch", required_argument, 0, 'A'},
-                                             {"width", required_argument, 0, 'W'},
-                                             {"classes", required_argument, 0, 'C'},
-                                             {"input", required_argument, 0, 'I'},
+    static const struct option longopts[] = {NN_CLI_MODEL_OPTIONS,
+                                             {"model", required_argument, 0, 'm'},
                                              {"hw", required_argument, 0, 'H'},
                                              {"hw-config", required_argument, 0, 'F'},
                                              {"metric", required_argument, 0, 'M'},
@@ -99,7 +99,7 @@ int hw_cmd_hw(int argc, char **argv) {
                                              {"show-config", no_argument, 0, 'S'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const char *arch = NULL, *model_file = NULL, *hw = NULL, *policy_arg = NULL;
+    const char *model_file = NULL, *hw = NULL, *policy_arg = NULL;
     const char *table_out = NULL;
     struct nn_model_cfg cfg = nn_model_defaults(NULL);
     enum hw_metric metric = HW_METRIC_LATENCY;
@@ -107,44 +107,36 @@ int hw_cmd_hw(int argc, char **argv) {
     int csv = 0, show = 0, batch = 0, opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        char *end = NULL;
+        int mo = nn_cli_model_opt("hw", opt, optarg, &cfg);
+        if (mo < 0) return 2;
+        if (mo > 0) continue;
         switch (opt) {
         case 'm':
             model_file = optarg;
-            break;
-        case 'A':
-            arch = optarg;
-            break;
-        case 'W':
-            cfg.width = strtof(optarg, &end);
-            break;
-        case 'C':
-            cfg.classes = (int)strtol(optarg, &end, 10);
-            break;
-        case 'I':
-            cfg.input = (int)strtol(optarg, &end, 10);
             break;
         case 'H':
         case 'F':
             hw = optarg;
             break;
         case 'M':
-            if (hw_metric_parse(optarg, &metric))
-                return fprintf(stderr, "haq hw: %s\n", nn_errmsg()), 2;
-            break;
+            if (!hw_metric_parse(optarg, &metric)) break;
+            fprintf(stderr, "haq hw: %s\n", nn_errmsg());
+            return 2;
         case 'P':
             policy_arg = optarg;
             break;
         case 'B':
-            batch = (int)strtol(optarg, &end, 10);
+            if (nn_cli_int("hw", "batch", optarg, 1, 1 << 16, &batch)) return 2;
             break;
         case 'Q':
             if (!strcmp(optarg, "linear"))
                 quantizer = HW_Q_LINEAR;
             else if (!strcmp(optarg, "kmeans"))
                 quantizer = HW_Q_KMEANS;
-            else
-                return fprintf(stderr, "haq hw: --quantizer linear|kmeans\n"), 2;
+            else {
+                fprintf(stderr, "haq hw: --quantizer linear|kmeans\n");
+                return 2;
+            }
             break;
         case 'c':
             csv = 1;
@@ -160,10 +152,6 @@ int hw_cmd_hw(int argc, char **argv) {
             return 0;
         default:
             fputs(usage_text, stderr);
-            return 2;
-        }
-        if (end && (*end || end == optarg)) {
-            fprintf(stderr, "haq hw: '%s' is not a number\n", optarg);
             return 2;
         }
     }
@@ -184,15 +172,13 @@ int hw_cmd_hw(int argc, char **argv) {
     if (model_file)
         return fail("--model needs checkpoint metadata, which this build does not read yet; "
                     "use --arch");
-    if (!arch) {
+    if (!cfg.arch) {
         fprintf(stderr, "haq hw: --arch or --model is required\n%s", usage_text);
         return 2;
     }
-    if (batch < 0) return fprintf(stderr, "haq hw: --batch must be positive\n"), 2;
 
     struct hw_model m;
     if (hw_model_load(&m, hw)) return fail(nn_errmsg());
-    cfg.arch = arch;
     struct nn_graph *g = nn_model_build(&cfg);
     if (!g) {
         hw_model_free(&m);
@@ -204,7 +190,7 @@ int hw_cmd_hw(int argc, char **argv) {
     int n = hw_layers(g, batch ? batch : m.batch ? m.batch : 1, &ls);
     if (n < 0) goto out;
     if (m.kind == HW_TABLE && m.table.n != n) {
-        nn_err("%s has %d rows, %s has %d quantizable layers", hw, m.table.n, arch, n);
+        nn_err("%s has %d rows, %s has %d quantizable layers", hw, m.table.n, cfg.arch, n);
         goto out;
     }
     w8 = malloc((size_t)n * sizeof *w8);
@@ -231,7 +217,7 @@ int hw_cmd_hw(int argc, char **argv) {
     int table = m.kind == HW_TABLE;
     double ref = metric == HW_METRIC_SIZE ? base.fp32_bytes : metric_total(&base, metric, table);
 
-    printf("# %s on %s, batch %d, %d quantizable layers\n", arch, m.name, ls[0].batch, n);
+    printf("# %s on %s, batch %d, %d quantizable layers\n", cfg.arch, m.name, ls[0].batch, n);
     if (policy_arg) {
         if (q_policy_from_arg(&pol, policy_arg, g)) goto out;
         if (csv)

@@ -20,6 +20,7 @@
 
 #include "cpu.h"
 #include "gemm_kernel.h"
+#include "layers.h"
 #include "pool.h"
 
 #define MR NN_GEMM_MR
@@ -153,7 +154,7 @@ static void apply_epi(const struct nn_gemm_epi *epi, float *c, int ldc, int rows
         if (epi->bias)
             for (int j = 0; j < cols; j++) ci[j] += epi->bias[j0 + j];
         if (epi->lo != -INFINITY || epi->hi != INFINITY)
-            for (int j = 0; j < cols; j++) ci[j] = fminf(fmaxf(ci[j], epi->lo), epi->hi);
+            for (int j = 0; j < cols; j++) ci[j] = nn_clamp_hi(nn_clamp_lo(ci[j], epi->lo), epi->hi);
     }
 }
 

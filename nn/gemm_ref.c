@@ -1,5 +1,7 @@
 #include "gemm.h"
 
+#include "layers.h"
+
 #include <math.h>
 #include <stddef.h>
 
@@ -18,7 +20,7 @@ void nn_sgemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float 
             float v = (float)(alpha * s + (beta != 0.0f ? (double)beta * *cij : 0.0));
             if (epi) {
                 if (epi->bias) v += epi->bias[j];
-                v = fminf(fmaxf(v, epi->lo), epi->hi);
+                v = nn_clamp_hi(nn_clamp_lo(v, epi->lo), epi->hi);
             }
             *cij = v;
         }

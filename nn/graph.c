@@ -364,6 +364,11 @@ static void conv_shape_of(const struct nn_graph *g, const struct nn_node *n, int
                        a->pad_w, a->groups);
 }
 
+/* Dropout drops (and keeps a mask) only when training with p > 0. */
+static int dropout_active(const struct nn_graph *g, const struct nn_node *n) {
+    return g->train && n->u.drop.mask && n->u.drop.p > 0.0f;
+}
+
 static int forward_node(struct nn_graph *g, int i) {
     struct nn_node *n = &g->nodes[i];
     const struct nn_node *x = &g->nodes[n->in[0]];
@@ -390,11 +395,8 @@ static int forward_node(struct nn_graph *g, int i) {
                                        a->momentum, a->eps, a->save_mean, a->save_invstd,
                                        a->act);
         }
-        for (int c = 0; c < n->c; c++) {
-            a->save_mean[c] = rm[c];
-            a->save_invstd[c] = (float)(1.0 / sqrt((double)rv[c] + a->eps));
-        }
-        return nn_bn_forward_eval(n->out, x->out, rows, n->c, gam, bet, rm, rv, a->eps, a->act);
+        return nn_bn_forward_eval(n->out, x->out, rows, n->c, gam, bet, rm, rv, a->eps,
+                                  a->save_mean, a->save_invstd, a->act);
     }
     case NN_OP_ACT:
         nn_act_forward(n->out, x->out, e, n->u.act);
@@ -414,11 +416,10 @@ static int forward_node(struct nn_graph *g, int i) {
         nn_linear_forward(n->out, x->out, nn_param_data(g, n->u.fc.w), b, B, n->u.fc.in_f, n->c);
         return 0;
     }
-    case NN_OP_DROPOUT: {
-        int train = g->train && n->u.drop.mask;
-        nn_dropout_forward(n->out, n->u.drop.mask, x->out, e, n->u.drop.p, &g->rng, train);
+    case NN_OP_DROPOUT:
+        nn_dropout_forward(n->out, n->u.drop.mask, x->out, e, n->u.drop.p, &g->rng,
+                           dropout_active(g, n));
         return 0;
-    }
     }
     return nn_err("graph: node %s has unknown op %d", n->name, (int)n->op);
 }
@@ -470,9 +471,9 @@ static int backward_node(struct nn_graph *g, int i) {
         const struct nn_bn_attr *a = &n->u.bn;
         float *din = grad_target(g, n, 0, &accum);
         return nn_bn_backward(din, accum, nn_param_grad(g, a->gamma), nn_param_grad(g, a->beta),
-                              n->dout, n->out, x->out, (size_t)B * n->h * n->w, n->c,
-                              nn_param_data(g, a->gamma), a->save_mean, a->save_invstd, a->act,
-                              g->train);
+                              n->dout, x->out, (size_t)B * n->h * n->w, n->c,
+                              nn_param_data(g, a->gamma), nn_param_data(g, a->beta),
+                              a->save_mean, a->save_invstd, a->act, g->train);
     }
     case NN_OP_ACT: {
         float *din = grad_target(g, n, 0, &accum);
@@ -505,9 +506,7 @@ static int backward_node(struct nn_graph *g, int i) {
     }
     case NN_OP_DROPOUT: {
         float *din = grad_target(g, n, 0, &accum);
-        if (din)
-            nn_dropout_backward(din, accum, n->dout, n->u.drop.mask, e,
-                                g->train && n->u.drop.mask);
+        if (din) nn_dropout_backward(din, accum, n->dout, n->u.drop.mask, e, dropout_active(g, n));
         return 0;
     }
     }

@@ -86,12 +86,22 @@ static void rows_sum_sq(const struct red_job *j, size_t lo, size_t hi, int c0, i
     }
 }
 
-/* Σ g and Σ g·x with g = dy · act'(y): a = dy, b = x. */
+/* The activation's pass-through mask at pre-activation z (ReLU: z > 0; ReLU6: 0 < z < 6),
+ * the same comparisons that nn_relu/nn_relu6 make. */
+static inline float act_grad(float z, float g, enum nn_act act) {
+    if (act == NN_ACT_RELU) return z > 0.0f ? g : 0.0f;
+    if (act == NN_ACT_RELU6) return (z > 0.0f && z < 6.0f) ? g : 0.0f;
+    return g;
+}
+
+/* Σ g and Σ g·x with g = dy · act'(z), z = x·scale + shift recomputed exactly as the forward
+ * did: a = dy, b = x, y = scale, with shift at y + C. */
 static void rows_bn_bwd(const struct red_job *j, size_t lo, size_t hi, int c0, int cn,
                         float *fs) {
+    const float *scale = j->y + c0, *shift = j->y + j->C + c0;
     for (size_t r = lo; r < hi; r++) {
         size_t o = r * j->C + c0;
-        const float *dy = j->a + o, *x = j->b + o, *y = j->y + o;
+        const float *dy = j->a + o, *x = j->b + o;
         switch (j->act) {
         case NN_ACT_NONE:
             for (int c = 0; c < cn; c++) {
@@ -101,14 +111,14 @@ static void rows_bn_bwd(const struct red_job *j, size_t lo, size_t hi, int c0, i
             break;
         case NN_ACT_RELU:
             for (int c = 0; c < cn; c++) {
-                float g = y[c] > 0.0f ? dy[c] : 0.0f;
+                float g = act_grad(x[c] * scale[c] + shift[c], dy[c], NN_ACT_RELU);
                 fs[c] += g;
                 fs[cn + c] += g * x[c];
             }
             break;
         case NN_ACT_RELU6:
             for (int c = 0; c < cn; c++) {
-                float g = (y[c] > 0.0f && y[c] < 6.0f) ? dy[c] : 0.0f;
+                float g = act_grad(x[c] * scale[c] + shift[c], dy[c], NN_ACT_RELU6);
                 fs[c] += g;
                 fs[cn + c] += g * x[c];
             }
@@ -127,7 +137,17 @@ int nn_colsum_add(float *dst, const float *src, size_t rows, int cols) {
     return 0;
 }
 
-/* ---- elementwise passes --------------------------------------------------------------------- */
+/* ---- batch norm ------------------------------------------------------------------------------ */
+
+/* scale = γ·invstd, shift = β − mean·scale, in float from the saved float statistics, so the
+ * backward pass recomputes the forward's pre-activations bit for bit. */
+static void bn_fold(int C, const float *gamma, const float *beta, const float *mean,
+                    const float *invstd, float *scale, float *shift) {
+    for (int c = 0; c < C; c++) {
+        scale[c] = gamma[c] * invstd[c];
+        shift[c] = beta[c] - mean[c] * scale[c];
+    }
+}
 
 /* y = act(x · scale[c] + shift[c]) over rows × C. */
 struct affine_job {
@@ -149,35 +169,31 @@ static void affine_rows(void *p, size_t lo, size_t hi, int tid) {
             for (int c = 0; c < C; c++) y[c] = x[c] * j->scale[c] + j->shift[c];
             break;
         case NN_ACT_RELU:
-            for (int c = 0; c < C; c++) y[c] = fmaxf(x[c] * j->scale[c] + j->shift[c], 0.0f);
+            for (int c = 0; c < C; c++) y[c] = nn_relu(x[c] * j->scale[c] + j->shift[c]);
             break;
         case NN_ACT_RELU6:
-            for (int c = 0; c < C; c++)
-                y[c] = fminf(fmaxf(x[c] * j->scale[c] + j->shift[c], 0.0f), 6.0f);
+            for (int c = 0; c < C; c++) y[c] = nn_relu6(x[c] * j->scale[c] + j->shift[c]);
             break;
         }
     }
 }
 
-/* scale/shift: 2·C floats of scratch. */
-static void bn_apply(float *y, const float *x, size_t rows, int C, const float *gamma,
-                     const float *beta, const double *mean, const double *invstd,
-                     enum nn_act act, float *scale) {
-    float *shift = scale + C;
-    for (int c = 0; c < C; c++) {
-        scale[c] = (float)(gamma[c] * invstd[c]);
-        shift[c] = (float)(beta[c] - mean[c] * scale[c]);
-    }
-    struct affine_job j = {y, x, scale, shift, C, act};
+static int bn_apply(float *y, const float *x, size_t rows, int C, const float *gamma,
+                    const float *beta, const float *mean, const float *invstd, enum nn_act act) {
+    float *scale = malloc(2 * (size_t)C * sizeof(float));
+    if (!scale) return nn_err("out of memory (batch norm of %d channels)", C);
+    bn_fold(C, gamma, beta, mean, invstd, scale, scale + C);
+    struct affine_job j = {y, x, scale, scale + C, C, act};
     nn_parallel_for(rows, ROW_GRAIN, affine_rows, &j);
+    free(scale);
+    return 0;
 }
 
 int nn_bn_forward_train(float *y, const float *x, size_t rows, int C, const float *gamma,
                         const float *beta, float *run_mean, float *run_var, float momentum,
                         float eps, float *save_mean, float *save_invstd, enum nn_act act) {
-    double *st = malloc(3 * (size_t)C * sizeof(double) + 2 * (size_t)C * sizeof(float));
+    double *st = malloc(2 * (size_t)C * sizeof(double));
     if (!st) return nn_err("out of memory (batch norm of %d channels)", C);
-    double *invstd = st + 2 * (size_t)C;
     struct red_job j = {rows, C, 2, rows_sum_sq, x, NULL, NULL, NN_ACT_NONE, NULL};
     reduce_rows(&j, st);
     double n = (double)rows;
@@ -185,39 +201,33 @@ int nn_bn_forward_train(float *y, const float *x, size_t rows, int C, const floa
         double mean = st[c] / n;
         double var = st[C + c] / n - mean * mean;
         if (var < 0) var = 0;
-        st[c] = mean;
-        invstd[c] = 1.0 / sqrt(var + eps);
         save_mean[c] = (float)mean;
-        save_invstd[c] = (float)invstd[c];
+        save_invstd[c] = (float)(1.0 / sqrt(var + eps));
         if (run_mean) {
             double unbiased = rows > 1 ? var * n / (n - 1.0) : var;
             run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mean);
             run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
         }
     }
-    bn_apply(y, x, rows, C, gamma, beta, st, invstd, act, (float *)(st + 3 * (size_t)C));
     free(st);
-    return 0;
+    return bn_apply(y, x, rows, C, gamma, beta, save_mean, save_invstd, act);
 }
 
 int nn_bn_forward_eval(float *y, const float *x, size_t rows, int C, const float *gamma,
                        const float *beta, const float *run_mean, const float *run_var, float eps,
-                       enum nn_act act) {
-    double *st = malloc(2 * (size_t)C * sizeof(double) + 2 * (size_t)C * sizeof(float));
-    if (!st) return nn_err("out of memory (batch norm of %d channels)", C);
+                       float *save_mean, float *save_invstd, enum nn_act act) {
     for (int c = 0; c < C; c++) {
-        st[c] = run_mean[c];
-        st[C + c] = 1.0 / sqrt((double)run_var[c] + eps);
+        save_mean[c] = run_mean[c];
+        save_invstd[c] = (float)(1.0 / sqrt((double)run_var[c] + eps));
     }
-    bn_apply(y, x, rows, C, gamma, beta, st, st + C, act, (float *)(st + 2 * (size_t)C));
-    free(st);
-    return 0;
+    return bn_apply(y, x, rows, C, gamma, beta, save_mean, save_invstd, act);
 }
 
-/* dx (+)= k1[c]·g + k2[c]·x + k3[c], g = dy·act'(y): the BN input gradient folded per channel. */
+/* dx (+)= k1[c]·g + k2[c]·x + k3[c], g = dy·act'(z): the BN input gradient folded per
+ * channel; z = x·scale + shift as in the forward. */
 struct bn_dx_job {
     float *dx;
-    const float *dy, *y, *x, *k;
+    const float *dy, *x, *k, *scale, *shift;
     int C, accum;
     enum nn_act act;
 };
@@ -229,12 +239,10 @@ static void bn_dx_rows(void *p, size_t lo, size_t hi, int tid) {
     const float *k1 = j->k, *k2 = j->k + C, *k3 = j->k + 2 * C;
     for (size_t r = lo; r < hi; r++) {
         size_t o = r * C;
-        const float *dy = j->dy + o, *y = j->y + o, *x = j->x + o;
+        const float *dy = j->dy + o, *x = j->x + o;
         float *dx = j->dx + o;
         for (int c = 0; c < C; c++) {
-            float g = dy[c];
-            if (j->act == NN_ACT_RELU) g = y[c] > 0.0f ? g : 0.0f;
-            else if (j->act == NN_ACT_RELU6) g = (y[c] > 0.0f && y[c] < 6.0f) ? g : 0.0f;
+            float g = act_grad(x[c] * j->scale[c] + j->shift[c], dy[c], j->act);
             float v = k1[c] * g + k2[c] * x[c] + k3[c];
             dx[c] = j->accum ? dx[c] + v : v;
         }
@@ -242,18 +250,19 @@ static void bn_dx_rows(void *p, size_t lo, size_t hi, int tid) {
 }
 
 int nn_bn_backward(float *dx, int accum, float *dgamma, float *dbeta, const float *dy,
-                   const float *y, const float *x, size_t rows, int C, const float *gamma,
+                   const float *x, size_t rows, int C, const float *gamma, const float *beta,
                    const float *save_mean, const float *save_invstd, enum nn_act act,
                    int train) {
-    double *st = malloc(2 * (size_t)C * sizeof(double) + 3 * (size_t)C * sizeof(float));
+    double *st = malloc(2 * (size_t)C * sizeof(double) + 5 * (size_t)C * sizeof(float));
     if (!st) return nn_err("out of memory (batch norm of %d channels)", C);
-    float *k = (float *)(st + 2 * (size_t)C);
-    struct red_job j = {rows, C, 2, rows_bn_bwd, dy, x, y, act, NULL};
+    float *k = (float *)(st + 2 * (size_t)C), *scale = k + 3 * (size_t)C, *shift = scale + C;
+    bn_fold(C, gamma, beta, save_mean, save_invstd, scale, shift);
+    struct red_job j = {rows, C, 2, rows_bn_bwd, dy, x, scale, act, NULL};
     reduce_rows(&j, st);
     double n = (double)rows;
     for (int c = 0; c < C; c++) {
         double mean = save_mean[c], is = save_invstd[c];
-        double sg = st[c];                      /* Σ g */
+        double sg = st[c];                         /* Σ g */
         double sgx = (st[C + c] - mean * sg) * is; /* Σ g·x̂ */
         if (dgamma) dgamma[c] += (float)sgx;
         if (dbeta) dbeta[c] += (float)sg;
@@ -271,7 +280,7 @@ int nn_bn_backward(float *dx, int accum, float *dgamma, float *dbeta, const floa
         }
     }
     if (dx) {
-        struct bn_dx_job dj = {dx, dy, y, x, k, C, accum, act};
+        struct bn_dx_job dj = {dx, dy, x, k, scale, shift, C, accum, act};
         nn_parallel_for(rows, ROW_GRAIN, bn_dx_rows, &dj);
     }
     free(st);
@@ -293,9 +302,9 @@ static void act_fwd_range(void *p, size_t lo, size_t hi, int tid) {
     (void)tid;
     const struct ew_job *j = p;
     if (j->act == NN_ACT_RELU)
-        for (size_t i = lo; i < hi; i++) j->out[i] = fmaxf(j->a[i], 0.0f);
+        for (size_t i = lo; i < hi; i++) j->out[i] = nn_relu(j->a[i]);
     else if (j->act == NN_ACT_RELU6)
-        for (size_t i = lo; i < hi; i++) j->out[i] = fminf(fmaxf(j->a[i], 0.0f), 6.0f);
+        for (size_t i = lo; i < hi; i++) j->out[i] = nn_relu6(j->a[i]);
     else
         memmove(j->out + lo, j->a + lo, (hi - lo) * sizeof(float));
 }

@@ -15,25 +15,34 @@ struct nn_rng;
 
 enum nn_act { NN_ACT_NONE = 0, NN_ACT_RELU = 1, NN_ACT_RELU6 = 2 };
 
+/* Clamps written as comparisons so that they compile to max/min instructions (fmaxf and
+ * fminf are library calls without -ffast-math); a NaN input passes through as PyTorch's
+ * ReLU and ReLU6 let it. */
+static inline float nn_clamp_lo(float v, float lo) { return v < lo ? lo : v; }
+static inline float nn_clamp_hi(float v, float hi) { return v > hi ? hi : v; }
+static inline float nn_relu(float v) { return nn_clamp_lo(v, 0.0f); }
+static inline float nn_relu6(float v) { return nn_clamp_hi(nn_clamp_lo(v, 0.0f), 6.0f); }
+
 /* dst[j] += Σ_i src[i·cols + j] */
 int nn_colsum_add(float *dst, const float *src, size_t rows, int cols);
 
 /* ---- batch norm (+ fused activation) --------------------------------------------------------
- * y = act(gamma · (x − mean) · invstd + beta), per channel over all rows.
- * Train: mean and biased variance of this batch; running stats updated as in PyTorch:
+ * y = act(x · scale[c] + shift[c]), scale = γ·invstd, shift = β − mean·scale, per channel over
+ * all rows. Train: mean and biased variance of this batch, running stats updated as PyTorch:
  *   run_mean = (1 − m)·run_mean + m·mean,  run_var = (1 − m)·run_var + m·var·rows/(rows − 1).
- * save_mean/save_invstd [C] keep what backward needs. Eval: running statistics. */
+ * Eval: mean = run_mean, invstd = 1/√(run_var + eps). Either way save_mean/save_invstd [C]
+ * receive the statistics used, which is all backward needs: it recomputes the pre-activation
+ * from x (bit for bit) instead of reading y. */
 int nn_bn_forward_train(float *y, const float *x, size_t rows, int C, const float *gamma,
                         const float *beta, float *run_mean, float *run_var, float momentum,
                         float eps, float *save_mean, float *save_invstd, enum nn_act act);
 int nn_bn_forward_eval(float *y, const float *x, size_t rows, int C, const float *gamma,
                        const float *beta, const float *run_mean, const float *run_var, float eps,
-                       enum nn_act act);
-/* The activation's gradient is taken from the output y (ReLU: y > 0; ReLU6: 0 < y < 6).
- * train = 1: gradient through the batch statistics; 0: through fixed statistics (eval). For
- * eval, save_mean/save_invstd hold the running mean and 1/√(run_var + eps). */
+                       float *save_mean, float *save_invstd, enum nn_act act);
+/* train = 1: gradient through the batch statistics; 0: through fixed statistics (eval).
+ * dx may be NULL (parameter gradients only). */
 int nn_bn_backward(float *dx, int accum, float *dgamma, float *dbeta, const float *dy,
-                   const float *y, const float *x, size_t rows, int C, const float *gamma,
+                   const float *x, size_t rows, int C, const float *gamma, const float *beta,
                    const float *save_mean, const float *save_invstd, enum nn_act act, int train);
 
 /* ---- activations, residual add -------------------------------------------------------------- */
