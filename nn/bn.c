@@ -122,13 +122,17 @@ static void k_sum(const struct chan_job *j, size_t off, size_t nrows, int width,
     }
 }
 
+/* Σ (x − K) and Σ (x − K)² with K = p, a per-channel shift near the mean (the first row):
+ * sums of centred values keep float partials accurate when the mean dwarfs the spread. */
 static void k_sum_sq(const struct chan_job *j, size_t off, size_t nrows, int width, int c0,
                      int cn, float *fs) {
+    const float *K = j->p + c0;
     for (size_t r = 0; r < nrows; r++) {
         const float *x = j->a + off + r * (size_t)width + c0;
         for (int c = 0; c < cn; c++) {
-            fs[c] += x[c];
-            fs[cn + c] += x[c] * x[c];
+            float d = x[c] - K[c];
+            fs[c] += d;
+            fs[cn + c] += d * d;
         }
     }
 }
@@ -141,11 +145,11 @@ static inline float act_grad(float z, float g, enum nn_act act) {
     return g;
 }
 
-/* Σ g and Σ g·x, g = dy·act'(z), z = x·scale + shift exactly as the forward computed it:
- * a = dy, b = x, p = [scale | shift]. */
+/* Σ g and Σ g·(x − mean), g = dy·act'(z), z = x·scale + shift exactly as the forward
+ * computed it: a = dy, b = x, p = [scale | shift | mean]. */
 static void k_bn_bwd_sums(const struct chan_job *j, size_t off, size_t nrows, int width, int c0,
                           int cn, float *fs) {
-    const float *scale = j->p + c0, *shift = j->p + j->W + c0;
+    const float *scale = j->p + c0, *shift = j->p + j->W + c0, *mean = j->p + 2 * j->W + c0;
     for (size_t r = 0; r < nrows; r++) {
         size_t o = off + r * (size_t)width + c0;
         const float *dy = j->a + o, *x = j->b + o;
@@ -153,21 +157,21 @@ static void k_bn_bwd_sums(const struct chan_job *j, size_t off, size_t nrows, in
         case NN_ACT_NONE:
             for (int c = 0; c < cn; c++) {
                 fs[c] += dy[c];
-                fs[cn + c] += dy[c] * x[c];
+                fs[cn + c] += dy[c] * (x[c] - mean[c]);
             }
             break;
         case NN_ACT_RELU:
             for (int c = 0; c < cn; c++) {
                 float g = act_grad(x[c] * scale[c] + shift[c], dy[c], NN_ACT_RELU);
                 fs[c] += g;
-                fs[cn + c] += g * x[c];
+                fs[cn + c] += g * (x[c] - mean[c]);
             }
             break;
         case NN_ACT_RELU6:
             for (int c = 0; c < cn; c++) {
                 float g = act_grad(x[c] * scale[c] + shift[c], dy[c], NN_ACT_RELU6);
                 fs[c] += g;
-                fs[cn + c] += g * x[c];
+                fs[cn + c] += g * (x[c] - mean[c]);
             }
             break;
         }
@@ -194,19 +198,20 @@ static void k_affine(const struct chan_job *j, size_t off, size_t nrows, int wid
     }
 }
 
-/* dx (+)= k1·g + k2·x + k3 with g = dy·act'(x·scale + shift): a = dy, b = x,
- * p = [k1 | k2 | k3 | scale | shift]. */
+/* dx (+)= k1·g + k2·(x − mean) + k3 with g = dy·act'(x·scale + shift): a = dy, b = x,
+ * p = [k1 | k2 | k3 | scale | shift | mean]. Centring x before the multiply keeps the
+ * result accurate when the mean is large against the spread. */
 static void k_bn_dx(const struct chan_job *j, size_t off, size_t nrows, int width) {
     const size_t W = (size_t)j->W;
     const float *k1 = j->p, *k2 = j->p + W, *k3 = j->p + 2 * W, *scale = j->p + 3 * W,
-                *shift = j->p + 4 * W;
+                *shift = j->p + 4 * W, *mean = j->p + 5 * W;
     for (size_t r = 0; r < nrows; r++) {
         size_t o = off + r * (size_t)width;
         const float *dy = j->a + o, *x = j->b + o;
         float *dx = j->out + o;
         for (int c = 0; c < width; c++) {
             float g = act_grad(x[c] * scale[c] + shift[c], dy[c], j->act);
-            float v = k1[c] * g + k2[c] * x[c] + k3[c];
+            float v = k1[c] * g + k2[c] * (x[c] - mean[c]) + k3[c];
             dx[c] = j->accum ? dx[c] + v : v;
         }
     }
@@ -262,21 +267,30 @@ static int bn_apply(float *y, const float *x, size_t rows, int C, const float *g
 int nn_bn_forward_train(float *y, const float *x, size_t rows, int C, const float *gamma,
                         const float *beta, float *run_mean, float *run_var, float momentum,
                         float eps, float *save_mean, float *save_invstd, enum nn_act act) {
-    double *st = malloc(2 * (size_t)C * sizeof(double));
-    if (!st) return nn_err("out of memory (batch norm of %d channels)", C);
     struct chan_job j;
     chan_init(&j, rows, C);
+    double *st = malloc(2 * (size_t)C * sizeof(double));
+    float *K = malloc((size_t)j.W * sizeof(float));
+    if (!st || !K) {
+        free(st);
+        free(K);
+        return nn_err("out of memory (batch norm of %d channels)", C);
+    }
+    repeat(&j, x, K); /* the first row: a shift within the data's range */
     j.nsum = 2;
     j.sum = k_sum_sq;
     j.a = x;
-    if (chan_sum(&j, st)) {
+    j.p = K;
+    int rc = chan_sum(&j, st);
+    free(K);
+    if (rc) {
         free(st);
         return -1;
     }
     double n = (double)rows;
     for (int c = 0; c < C; c++) {
-        double mean = st[c] / n;
-        double var = st[C + c] / n - mean * mean;
+        double d = st[c] / n, mean = x[c] + d; /* x[c]: the shift of channel c */
+        double var = st[C + c] / n - d * d;
         if (var < 0) var = 0;
         save_mean[c] = (float)mean;
         save_invstd[c] = (float)(1.0 / sqrt(var + eps));
@@ -308,21 +322,22 @@ int nn_bn_backward(float *dx, int accum, float *dgamma, float *dbeta, const floa
     chan_init(&j, rows, C);
     size_t W = (size_t)j.W;
     double *st = malloc(2 * (size_t)C * sizeof(double));
-    float *p = malloc((5 * W + 5 * (size_t)C) * sizeof(float));
+    float *p = malloc((6 * W + 5 * (size_t)C) * sizeof(float));
     if (!st || !p) {
         free(st);
         free(p);
         return nn_err("out of memory (batch norm of %d channels)", C);
     }
-    float *k = p + 5 * W, *scale = k + 3 * (size_t)C, *shift = scale + C;
+    float *k = p + 6 * W, *scale = k + 3 * (size_t)C, *shift = scale + C;
     bn_fold(C, gamma, beta, save_mean, save_invstd, scale, shift);
     repeat(&j, scale, p + 3 * W);
     repeat(&j, shift, p + 4 * W);
+    repeat(&j, save_mean, p + 5 * W);
     j.nsum = 2;
     j.sum = k_bn_bwd_sums;
     j.a = dy;
     j.b = x;
-    j.p = p + 3 * W;
+    j.p = p + 3 * W; /* [scale | shift | mean] */
     j.act = act;
     if (chan_sum(&j, st)) {
         free(st);
@@ -331,17 +346,16 @@ int nn_bn_backward(float *dx, int accum, float *dgamma, float *dbeta, const floa
     }
     double n = (double)rows;
     for (int c = 0; c < C; c++) {
-        double mean = save_mean[c], is = save_invstd[c];
-        double sg = st[c];                         /* Σ g */
-        double sgx = (st[C + c] - mean * sg) * is; /* Σ g·x̂ */
+        double is = save_invstd[c];
+        double sg = st[c];             /* Σ g */
+        double sgx = st[C + c] * is;   /* Σ g·x̂, x̂ = (x − mean)·is */
         if (dgamma) dgamma[c] += (float)sgx;
         if (dbeta) dbeta[c] += (float)sg;
         double s = gamma[c] * is;
-        /* train: dx = s·(g − Σg/n − x̂·Σgx̂/n), x̂ = (x − mean)·is; eval: dx = s·g */
-        double a = train ? sgx / n * is : 0.0;
+        /* train: dx = s·(g − Σg/n − x̂·Σgx̂/n); eval: dx = s·g */
         k[c] = (float)s;
-        k[C + c] = (float)(-s * a);
-        k[2 * C + c] = train ? (float)(s * (a * mean - sg / n)) : 0.0f;
+        k[C + c] = train ? (float)(-s * sgx / n * is) : 0.0f;
+        k[2 * C + c] = train ? (float)(-s * sg / n) : 0.0f;
     }
     if (dx) {
         repeat(&j, k, p);

@@ -131,6 +131,20 @@ static int cmp_off(const void *a, const void *b) {
     return x->data < y->data ? -1 : x->data > y->data;
 }
 
+/* fail() for errors found while the header's JSON is alive: the message may point into it. */
+static int fail_j(struct nn_st_file *f, struct nn_json *j, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_j(struct nn_st_file *f, struct nn_json *j, const char *path, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    nn_json_free(j);
+    nn_st_close(f);
+    return nn_err("%.400s: %s", path, msg);
+}
+
 int nn_st_open(const char *path, struct nn_st_file *f) {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY);
@@ -168,34 +182,29 @@ int nn_st_open(const char *path, struct nn_st_file *f) {
         return fail(f, path, "header: %s", why);
     }
     if (j.v[0].type != NN_JSON_OBJECT) {
-        nn_json_free(&j);
-        return fail(f, path, "header is not a JSON object");
+        return fail_j(f, &j, path, "header is not a JSON object");
     }
     const uint8_t *data = f->map + 8 + hlen;
     size_t dsize = f->size - 8 - (size_t)hlen;
     f->t = calloc((size_t)j.v[0].count + 1, sizeof *f->t);
     if (!f->t) {
-        nn_json_free(&j);
-        return fail(f, path, "out of memory");
+        return fail_j(f, &j, path, "out of memory");
     }
     for (int c = j.v[0].first; c >= 0; c = j.v[c].next) {
         const char *key = nn_json_str(&j, j.v[c].key);
         if (!strcmp(key, "__metadata__")) {
             if (j.v[c].type != NN_JSON_OBJECT) {
-                nn_json_free(&j);
-                return fail(f, path, "__metadata__ is not an object");
+                return fail_j(f, &j, path, "__metadata__ is not an object");
             }
             int m = j.v[c].count;
             f->meta_key = calloc((size_t)m + 1, sizeof(char *));
             f->meta_val = calloc((size_t)m + 1, sizeof(char *));
             if (!f->meta_key || !f->meta_val) {
-                nn_json_free(&j);
-                return fail(f, path, "out of memory");
+                return fail_j(f, &j, path, "out of memory");
             }
             for (int e = j.v[c].first; e >= 0; e = j.v[e].next) {
                 if (j.v[e].type != NN_JSON_STRING) {
-                    nn_json_free(&j);
-                    return fail(f, path, "metadata value of '%s' is not a string",
+                    return fail_j(f, &j, path, "metadata value of '%s' is not a string",
                                 nn_json_str(&j, j.v[e].key));
                 }
                 f->meta_key[f->n_meta] = strdup(nn_json_str(&j, j.v[e].key));
@@ -210,24 +219,20 @@ int nn_st_open(const char *path, struct nn_st_file *f) {
         if (j.v[c].type != NN_JSON_OBJECT || dt < 0 || sh < 0 || of < 0 ||
             j.v[dt].type != NN_JSON_STRING || j.v[sh].type != NN_JSON_ARRAY ||
             j.v[of].type != NN_JSON_ARRAY || j.v[of].count != 2) {
-            nn_json_free(&j);
-            return fail(f, path, "tensor '%s' needs dtype, shape and data_offsets", key);
+            return fail_j(f, &j, path, "tensor '%s' needs dtype, shape and data_offsets", key);
         }
         if (nn_dtype_parse(nn_json_str(&j, dt), &t->dtype)) {
-            nn_json_free(&j);
-            return fail(f, path, "tensor '%s' has an unknown dtype", key);
+            return fail_j(f, &j, path, "tensor '%s' has an unknown dtype", key);
         }
         if (j.v[sh].count > NN_ST_MAXDIM) {
-            nn_json_free(&j);
-            return fail(f, path, "tensor '%s' has too many dimensions", key);
+            return fail_j(f, &j, path, "tensor '%s' has too many dimensions", key);
         }
         t->numel = 1;
         int overflow = 0;
         for (int d = j.v[sh].first; d >= 0; d = j.v[d].next) {
             if (j.v[d].type != NN_JSON_NUMBER || !j.v[d].is_int || j.v[d].i64 < 0 ||
                 j.v[d].i64 > ((int64_t)1 << 40)) {
-                nn_json_free(&j);
-                return fail(f, path, "tensor '%s' has a bad shape", key);
+                return fail_j(f, &j, path, "tensor '%s' has a bad shape", key);
             }
             t->shape[t->ndim++] = j.v[d].i64;
             if (t->numel && (size_t)j.v[d].i64 > ((size_t)1 << 42) / t->numel) overflow = 1;
@@ -238,16 +243,14 @@ int nn_st_open(const char *path, struct nn_st_file *f) {
             j.v[e].type != NN_JSON_NUMBER || !j.v[e].is_int || j.v[b].i64 < 0 ||
             j.v[e].i64 < j.v[b].i64 || (uint64_t)j.v[e].i64 > dsize ||
             (size_t)(j.v[e].i64 - j.v[b].i64) != t->numel * nn_dtype_size(t->dtype)) {
-            nn_json_free(&j);
-            return fail(f, path, "tensor '%s': data_offsets do not match its shape and the file",
+            return fail_j(f, &j, path, "tensor '%s': data_offsets do not match its shape and the file",
                         key);
         }
         t->data = data + j.v[b].i64;
         t->nbytes = (size_t)(j.v[e].i64 - j.v[b].i64);
         t->name = strdup(key);
         if (!t->name) {
-            nn_json_free(&j);
-            return fail(f, path, "out of memory");
+            return fail_j(f, &j, path, "out of memory");
         }
         f->n++;
     }
