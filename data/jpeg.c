@@ -89,7 +89,9 @@ struct data_jpeg {
     size_t coefs_cap;
     uint8_t *rows;
     size_t rows_cap;
-    int32_t crr[256], cbb[256], crg[256], cbg[256];
+    int16_t *colsum; /* h2v2: one row of 3·near + far sums */
+    size_t colsum_cap;
+    void (*ycc)(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *rgb, int n);
     data_jpeg_idct_fn idct;
 };
 
@@ -134,23 +136,6 @@ static int build_htab(struct htab *t, const uint8_t *counts, const uint8_t *vals
             if (vals[i] > 15) return nn_err("jpeg: bad DC Huffman table (symbol %d)", vals[i]);
     t->defined = 1;
     return 0;
-}
-
-static void color_tables(struct data_jpeg *d) {
-    /* JFIF: R = Y + 1.402 Cr', G = Y − 0.34414 Cb' − 0.71414 Cr', B = Y + 1.772 Cb', with
-     * X' = X − 128, in 16-bit fixed point rounded as libjpeg rounds them. */
-    const int32_t half = 1 << 15;
-    const int32_t f1402 = (int32_t)(1.40200 * 65536 + 0.5),
-                  f1772 = (int32_t)(1.77200 * 65536 + 0.5);
-    const int32_t f0714 = (int32_t)(0.71414 * 65536 + 0.5),
-                  f0344 = (int32_t)(0.34414 * 65536 + 0.5);
-    for (int i = 0; i < 256; i++) {
-        int32_t x = i - 128;
-        d->crr[i] = (f1402 * x + half) >> 16;
-        d->cbb[i] = (f1772 * x + half) >> 16;
-        d->crg[i] = -f0714 * x;
-        d->cbg[i] = -f0344 * x + half;
-    }
 }
 
 /* ---- bit reader -------------------------------------------------------------------------------
@@ -778,8 +763,7 @@ static int parse_sos(struct data_jpeg *d, const uint8_t *s, size_t n, size_t at,
  */
 
 /* Row y of component c at full resolution (at least w samples). tmp has room for 2·cw + 16. */
-static const uint8_t *comp_row(const struct data_jpeg *d, const struct comp *c, int y,
-                               uint8_t *tmp) {
+static const uint8_t *comp_row(struct data_jpeg *d, const struct comp *c, int y, uint8_t *tmp) {
     const uint8_t *a, *b;
     int iy, nb, cw = c->cw;
     switch (c->up) {
@@ -793,47 +777,39 @@ static const uint8_t *comp_row(const struct data_jpeg *d, const struct comp *c, 
     }
     case UP_H2V1: {
         a = c->plane + (size_t)y * c->pstride;
-        uint8_t *o = tmp;
-        *o++ = a[0];
-        *o++ = (uint8_t)((a[0] * 3 + a[1] + 2) >> 2);
+        tmp[0] = a[0];
+        tmp[1] = (uint8_t)((a[0] * 3 + a[1] + 2) >> 2);
         for (int x = 1; x < cw - 1; x++) {
-            int v = a[x] * 3;
-            *o++ = (uint8_t)((v + a[x - 1] + 1) >> 2);
-            *o++ = (uint8_t)((v + a[x + 1] + 2) >> 2);
+            tmp[2 * x] = (uint8_t)((a[x] * 3 + a[x - 1] + 1) >> 2);
+            tmp[2 * x + 1] = (uint8_t)((a[x] * 3 + a[x + 1] + 2) >> 2);
         }
-        *o++ = (uint8_t)((a[cw - 1] * 3 + a[cw - 2] + 1) >> 2);
-        *o = a[cw - 1];
+        tmp[2 * cw - 2] = (uint8_t)((a[cw - 1] * 3 + a[cw - 2] + 1) >> 2);
+        tmp[2 * cw - 1] = a[cw - 1];
         return tmp;
     }
-    case UP_H1V2: {
-        iy = y >> 1;
-        nb = (y & 1) ? (iy + 1 < c->ch ? iy + 1 : iy) : (iy > 0 ? iy - 1 : 0);
-        a = c->plane + (size_t)iy * c->pstride;
-        b = c->plane + (size_t)nb * c->pstride;
-        int bias = (y & 1) ? 2 : 1;
-        for (int x = 0; x < d->w; x++) tmp[x] = (uint8_t)((a[x] * 3 + b[x] + bias) >> 2);
-        return tmp;
-    }
+    case UP_H1V2:
     case UP_H2V2: {
+        /* The nearer row weighs 3/4 and the next nearer (above for even output rows, below for
+         * odd ones, the edge row repeated at the borders) 1/4. */
         iy = y >> 1;
         nb = (y & 1) ? (iy + 1 < c->ch ? iy + 1 : iy) : (iy > 0 ? iy - 1 : 0);
         a = c->plane + (size_t)iy * c->pstride;
         b = c->plane + (size_t)nb * c->pstride;
-        uint8_t *o = tmp;
-        int prev = a[0] * 3 + b[0], cur = prev, next = a[1] * 3 + b[1];
-        *o++ = (uint8_t)((cur * 4 + 8) >> 4);
-        *o++ = (uint8_t)((cur * 3 + next + 7) >> 4);
-        prev = cur;
-        cur = next;
-        for (int x = 1; x < cw - 1; x++) {
-            next = a[x + 1] * 3 + b[x + 1];
-            *o++ = (uint8_t)((cur * 3 + prev + 8) >> 4);
-            *o++ = (uint8_t)((cur * 3 + next + 7) >> 4);
-            prev = cur;
-            cur = next;
+        if (c->up == UP_H1V2) {
+            int bias = (y & 1) ? 2 : 1;
+            for (int x = 0; x < d->w; x++) tmp[x] = (uint8_t)((a[x] * 3 + b[x] + bias) >> 2);
+            return tmp;
         }
-        *o++ = (uint8_t)((cur * 3 + prev + 8) >> 4);
-        *o = (uint8_t)((cur * 4 + 7) >> 4);
+        int16_t *cs = d->colsum;
+        for (int x = 0; x < cw; x++) cs[x] = (int16_t)(a[x] * 3 + b[x]);
+        tmp[0] = (uint8_t)((cs[0] * 4 + 8) >> 4);
+        tmp[1] = (uint8_t)((cs[0] * 3 + cs[1] + 7) >> 4);
+        for (int x = 1; x < cw - 1; x++) {
+            tmp[2 * x] = (uint8_t)((cs[x] * 3 + cs[x - 1] + 8) >> 4);
+            tmp[2 * x + 1] = (uint8_t)((cs[x] * 3 + cs[x + 1] + 7) >> 4);
+        }
+        tmp[2 * cw - 2] = (uint8_t)((cs[cw - 1] * 3 + cs[cw - 2] + 8) >> 4);
+        tmp[2 * cw - 1] = (uint8_t)((cs[cw - 1] * 4 + 7) >> 4);
         return tmp;
     }
     }
@@ -850,13 +826,13 @@ void data_jpeg_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n) {
     }
 }
 
-static void ycc_to_rgb_row(const struct data_jpeg *d, const uint8_t *y, const uint8_t *cb,
-                           const uint8_t *cr, uint8_t *out, int w) {
-    for (int x = 0; x < w; x++, out += 3) {
-        int yy = y[x], u = cb[x], v = cr[x];
-        out[0] = clamp255(yy + d->crr[v]);
-        out[1] = clamp255(yy + ((d->cbg[u] + d->crg[v]) >> 16));
-        out[2] = clamp255(yy + d->cbb[u]);
+void data_jpeg_ycc_rgb(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *rgb,
+                       int n) {
+    for (int x = 0; x < n; x++, rgb += 3) {
+        int32_t yy = y[x], u = cb[x] - 128, v = cr[x] - 128;
+        rgb[0] = clamp255(yy + ((YCC_R_CR * v + YCC_HALF) >> 16));
+        rgb[1] = clamp255(yy + ((YCC_HALF - YCC_G_CB * u - YCC_G_CR * v) >> 16));
+        rgb[2] = clamp255(yy + ((YCC_B_CB * u + YCC_HALF) >> 16));
     }
 }
 
@@ -864,7 +840,9 @@ static int emit(struct data_jpeg *d, struct data_image *img) {
     int ch = d->ncomp == 1 ? 1 : 3;
     if (data_image_alloc(img, d->w, d->h, ch)) return -1;
     size_t rowlen = (size_t)d->w * 2 + 64;
-    if (grow((void **)&d->rows, &d->rows_cap, rowlen * 6, 1)) return -1;
+    if (grow((void **)&d->rows, &d->rows_cap, rowlen * 6, 1) ||
+        grow((void **)&d->colsum, &d->colsum_cap, rowlen, sizeof(int16_t)))
+        return -1;
     uint8_t *tmp[4], *aux = d->rows + 4 * rowlen;
     for (int i = 0; i < 4; i++) tmp[i] = d->rows + (size_t)i * rowlen;
     /* Colour space as libjpeg infers it: JFIF or Adobe transform 1 or ids 1,2,3 (or unknown) →
@@ -887,13 +865,13 @@ static int emit(struct data_jpeg *d, struct data_image *img) {
                 out[3 * x + 2] = r[2][x];
             }
         } else if (d->ncomp == 3) {
-            ycc_to_rgb_row(d, r[0], r[1], r[2], out, d->w);
+            d->ycc(r[0], r[1], r[2], out, d->w);
         } else {
             uint8_t *cmyk = aux;
             for (int x = 0; x < d->w; x++) {
                 if (is_ycck) {
                     uint8_t px[3];
-                    ycc_to_rgb_row(d, r[0] + x, r[1] + x, r[2] + x, px, 1);
+                    data_jpeg_ycc_rgb(r[0] + x, r[1] + x, r[2] + x, px, 1);
                     cmyk[4 * x] = (uint8_t)(255 - px[0]);
                     cmyk[4 * x + 1] = (uint8_t)(255 - px[1]);
                     cmyk[4 * x + 2] = (uint8_t)(255 - px[2]);
@@ -949,8 +927,12 @@ static void reset(struct data_jpeg *d, const uint8_t *buf, size_t n) {
     memset(d->qdef, 0, sizeof d->qdef);
     for (int i = 0; i < 4; i++) d->dc[i].defined = d->ac[i].defined = 0;
     d->idct = data_jpeg_idct_islow;
+    d->ycc = data_jpeg_ycc_rgb;
 #ifndef HAQ_NOSIMD
-    if (nn_isa() == NN_ISA_AVX2) d->idct = data_jpeg_idct_islow_avx2;
+    if (nn_isa() == NN_ISA_AVX2) {
+        d->idct = data_jpeg_idct_islow_avx2;
+        d->ycc = data_jpeg_ycc_rgb_avx2;
+    }
 #endif
 }
 
@@ -1054,7 +1036,6 @@ struct data_jpeg *data_jpeg_new(void) {
         return NULL;
     }
     d->max_pixels = (uint64_t)1 << 28;
-    color_tables(d);
     return d;
 }
 
@@ -1065,6 +1046,7 @@ void data_jpeg_free(struct data_jpeg *d) {
     free(d->planes);
     free(d->coefs);
     free(d->rows);
+    free(d->colsum);
     free(d);
 }
 

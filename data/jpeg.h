@@ -71,6 +71,21 @@ void data_jpeg_idct_islow(const int16_t *coef, uint8_t *out, size_t stride);
 void data_jpeg_idct_islow_avx2(const int16_t *coef, uint8_t *out, size_t stride);
 #endif
 
+/* Internal, exposed for the AVX2 file and the tests: YCbCr → RGB of n pixels (rgb interleaved),
+ *   R = Y + ((R_CR·Cr' + HALF) >> 16), G = Y + ((HALF − G_CB·Cb' − G_CR·Cr') >> 16),
+ *   B = Y + ((B_CB·Cb' + HALF) >> 16),  X' = X − 128, each clamped to [0, 255],
+ * the JFIF coefficients 1.402, 0.34414, 0.71414, 1.772 in 16-bit fixed point (rounded). */
+#define YCC_R_CR 91881
+#define YCC_G_CB 22554
+#define YCC_G_CR 46802
+#define YCC_B_CB 116130
+#define YCC_HALF 32768
+void data_jpeg_ycc_rgb(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *rgb, int n);
+#ifndef HAQ_NOSIMD
+void data_jpeg_ycc_rgb_avx2(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *rgb,
+                            int n);
+#endif
+
 /* Internal, exposed for the tests: CMYK → RGB exactly as the decoder does it (n pixels). */
 void data_jpeg_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, size_t n);
 

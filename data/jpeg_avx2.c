@@ -97,3 +97,68 @@ void data_jpeg_idct_islow_avx2(const int16_t *coef, uint8_t *out, size_t stride)
         _mm_storel_epi64((__m128i *)(out + (size_t)(i + 3) * stride), _mm_unpackhi_epi64(l1, l1));
     }
 }
+
+/* Eight pixels of one channel: y + ((m1·a + m2·b + HALF) >> 16), as int32. */
+static inline __m256i ycc_term(__m256i y, __m256i a, int m1, __m256i b, int m2) {
+    __m256i t = _mm256_add_epi32(mulc(a, m1), _mm256_set1_epi32(YCC_HALF));
+    if (m2) t = _mm256_add_epi32(t, mulc(b, m2));
+    return _mm256_add_epi32(y, _mm256_srai_epi32(t, 16));
+}
+
+/* 16 int32 (two vectors) → 16 bytes saturated to [0, 255], in order. */
+static inline __m128i pack16(__m256i lo, __m256i hi) {
+    __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+    return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+void data_jpeg_ycc_rgb_avx2(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *rgb,
+                            int n) {
+    /* pshufb masks interleaving 16 R, G, B bytes into 48: output byte p takes channel p % 3 of
+     * pixel p / 3; −128 zeroes a byte. */
+    const __m128i m[3][3] = {
+        {_mm_setr_epi8(0, -128, -128, 1, -128, -128, 2, -128, -128, 3, -128, -128, 4, -128, -128,
+                       5),
+         _mm_setr_epi8(-128, 0, -128, -128, 1, -128, -128, 2, -128, -128, 3, -128, -128, 4, -128,
+                       -128),
+         _mm_setr_epi8(-128, -128, 0, -128, -128, 1, -128, -128, 2, -128, -128, 3, -128, -128, 4,
+                       -128)},
+        {_mm_setr_epi8(-128, -128, 6, -128, -128, 7, -128, -128, 8, -128, -128, 9, -128, -128, 10,
+                       -128),
+         _mm_setr_epi8(5, -128, -128, 6, -128, -128, 7, -128, -128, 8, -128, -128, 9, -128, -128,
+                       10),
+         _mm_setr_epi8(-128, 5, -128, -128, 6, -128, -128, 7, -128, -128, 8, -128, -128, 9, -128,
+                       -128)},
+        {_mm_setr_epi8(-128, 11, -128, -128, 12, -128, -128, 13, -128, -128, 14, -128, -128, 15,
+                       -128, -128),
+         _mm_setr_epi8(-128, -128, 11, -128, -128, 12, -128, -128, 13, -128, -128, 14, -128, -128,
+                       15, -128),
+         _mm_setr_epi8(10, -128, -128, 11, -128, -128, 12, -128, -128, 13, -128, -128, 14, -128,
+                       -128, 15)},
+    };
+    const __m256i c128 = _mm256_set1_epi32(128);
+    int x = 0;
+    for (; x + 16 <= n; x += 16, rgb += 48) {
+        __m128i ch[3];
+        __m256i r[2], g[2], b[2];
+        for (int h = 0; h < 2; h++) {
+            __m256i yy = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(y + x + 8 * h)));
+            __m256i u = _mm256_sub_epi32(
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(cb + x + 8 * h))), c128);
+            __m256i v = _mm256_sub_epi32(
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(cr + x + 8 * h))), c128);
+            r[h] = ycc_term(yy, v, YCC_R_CR, v, 0);
+            g[h] = ycc_term(yy, u, -YCC_G_CB, v, -YCC_G_CR);
+            b[h] = ycc_term(yy, u, YCC_B_CB, u, 0);
+        }
+        ch[0] = pack16(r[0], r[1]);
+        ch[1] = pack16(g[0], g[1]);
+        ch[2] = pack16(b[0], b[1]);
+        for (int j = 0; j < 3; j++) {
+            __m128i o = _mm_or_si128(
+                _mm_or_si128(_mm_shuffle_epi8(ch[0], m[j][0]), _mm_shuffle_epi8(ch[1], m[j][1])),
+                _mm_shuffle_epi8(ch[2], m[j][2]));
+            _mm_storeu_si128((__m128i *)(rgb + 16 * j), o);
+        }
+    }
+    if (x < n) data_jpeg_ycc_rgb(y + x, cb + x, cr + x, rgb, n - x);
+}
