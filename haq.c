@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data/cmd_decode.h"
 #include "nn/cpu.h"
 
 #define HAQ_VERSION "0.1.0"
@@ -21,6 +22,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
+    {"decode", data_cmd_decode, "decode a JPEG to PPM/PGM"},
 };
 
 static void usage(FILE *f) {
