@@ -247,9 +247,11 @@ static int reserve(struct inflater *s, size_t need) {
     if (need > s->max_out - s->o || !s->grow)
         return nn_err("inflate: output exceeds %zu bytes (at input byte %zu)", s->max_out,
                       bit_offset(s));
-    size_t want = s->o + need + 8, cap = s->cap ? s->cap : 65536;
-    while (cap < want && cap < s->max_out) cap = cap > s->max_out / 2 ? s->max_out : cap * 2;
-    if (cap < want) cap = s->max_out;
+    /* Doubling, with 8 bytes of slack for the match copy, but never past max_out (which is at
+     * least o + need here). */
+    size_t want = s->o + need, cap = s->cap ? s->cap : 65536;
+    while (cap < want + 8 && cap <= SIZE_MAX / 2) cap *= 2;
+    if (cap > s->max_out) cap = s->max_out;
     uint8_t *p = realloc(s->out, cap);
     if (!p) return nn_err("inflate: out of memory for %zu bytes", cap);
     s->out = p;
