@@ -331,7 +331,7 @@ static int stored_block(struct inflater *s) {
     s->pos += 4;
     if (s->n - s->pos < len) return nn_err("inflate: stored block truncated at byte %zu", s->pos);
     if (reserve(s, len)) return -1;
-    memcpy(s->out + s->o, s->in + s->pos, len);
+    if (len) memcpy(s->out + s->o, s->in + s->pos, len);
     s->o += len;
     s->pos += len;
     return 0;

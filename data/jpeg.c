@@ -108,6 +108,12 @@ static inline int extend(int v, int s) {
  * (the all-ones code is reserved, as libjpeg requires). */
 static int build_htab(struct htab *t, const uint8_t *counts, const uint8_t *vals, int nv, int dc) {
     int code = 0, k = 0;
+    for (int l = 1; l <= 16; l++) {
+        code += counts[l - 1];
+        if (code >= 1 << l) return nn_err("jpeg: bad Huffman table (code space overflow)");
+        code <<= 1;
+    }
+    code = 0;
     memset(t->look, 0, sizeof t->look);
     memset(t->fast, 0, sizeof t->fast);
     memcpy(t->vals, vals, (size_t)nv);
@@ -128,7 +134,6 @@ static int build_htab(struct htab *t, const uint8_t *counts, const uint8_t *vals
             }
         }
         t->maxcode[l] = counts[l - 1] ? code - 1 : -1;
-        if (code >= 1 << l) return nn_err("jpeg: bad Huffman table (code space overflow)");
         code <<= 1;
     }
     if (dc)

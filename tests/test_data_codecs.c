@@ -391,6 +391,12 @@ START_TEST(jpeg_info_and_errors) {
     ck_assert_int_eq(data_jpeg_decode(d, not_jpeg, sizeof not_jpeg, &img, NULL), -1);
     ck_assert_int_eq(data_jpeg_decode(d, soi_only, 4, &img, NULL), -1);
     ck_assert_int_eq(data_jpeg_decode(d, soi_only, 1, &img, NULL), -1);
+    /* a DHT whose counts overflow the code space (three 1-bit codes) */
+    uint8_t dht[4 + 2 + 17 + 3 + 2] = {0xFF, 0xD8, 0xFF, 0xC4, 0, 2 + 17 + 3, 0x00, 3};
+    dht[sizeof dht - 2] = 0xFF;
+    dht[sizeof dht - 1] = 0xD9;
+    ck_assert_int_eq(data_jpeg_decode(d, dht, sizeof dht, &img, NULL), -1);
+    ck_assert(strstr(nn_errmsg(), "Huffman") != NULL);
     data_image_free(&img);
     data_jpeg_free(d);
 }
