@@ -268,8 +268,15 @@ static inline void set_coef(int16_t *c, int v) {
 static void decode_dc_first(struct bitrd *b, const struct htab *dct, int16_t *blk, int *pred,
                             int al, int *bad) {
     br_need(b, 32);
-    int s = huff_decode(b, dct, bad);
-    int diff = s ? receive(b, s) : 0;
+    int diff;
+    const struct fastv *f = &dct->fast[b->buf >> (64 - FAST_BITS)];
+    if (f->len) {
+        br_skip(b, f->len);
+        diff = f->v;
+    } else {
+        int s = huff_decode(b, dct, bad);
+        diff = s ? receive(b, s) : 0;
+    }
     *pred = (int16_t)(uint16_t)(*pred + diff);
     set_coef(&blk[0], (int)((unsigned)*pred << al));
 }
@@ -287,6 +294,13 @@ static void decode_ac_first(struct bitrd *b, const struct htab *act, int16_t *bl
     }
     for (int k = ss; k <= se; k++) {
         br_need(b, 32);
+        const struct fastv *f = &act->fast[b->buf >> (64 - FAST_BITS)];
+        if (f->len) {
+            k += f->run;
+            br_skip(b, f->len);
+            set_coef(&blk[natural[k]], (int)((unsigned)f->v << al));
+            continue;
+        }
         int rs = huff_decode(b, act, bad), r = rs >> 4, s = rs & 15;
         if (s) {
             k += r;
@@ -898,6 +912,8 @@ static void finish_planes(struct data_jpeg *d) {
     int16_t blk[64];
     for (int i = 0; i < d->ncomp; i++) {
         struct comp *c = &d->comp[i];
+        int32_t qn[64]; /* the table in natural order */
+        for (int k = 0; k < 64; k++) qn[natural[k]] = c->q[k];
         for (int by = 0; by < c->bh; by++)
             for (int bx = 0; bx < c->bw; bx++) {
                 uint8_t *out = c->plane + (size_t)by * 8 * c->pstride + (size_t)bx * 8;
@@ -909,9 +925,8 @@ static void finish_planes(struct data_jpeg *d) {
                 const int16_t *cf = c->coef + ((size_t)by * (size_t)c->bstride + (size_t)bx) * 64;
                 int any = 0;
                 for (int k = 0; k < 64; k++) {
-                    int zk = natural[k];
-                    blk[zk] = sat16(cf[zk] * c->q[k]);
-                    any |= k && blk[zk];
+                    blk[k] = sat16(cf[k] * qn[k]);
+                    any |= k ? blk[k] : 0;
                 }
                 if (any)
                     d->idct(blk, out, c->pstride);
