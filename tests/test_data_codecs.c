@@ -147,6 +147,12 @@ START_TEST(inflate_handmade_streams) {
     ck_assert_int_eq(data_inflate(aaaa, 2, &out, &on, 10, NULL), -1);
     ck_assert(strstr(nn_errmsg(), "truncated") != NULL);
     ck_assert_int_eq(data_inflate(aaaa, 0, &out, &on, 10, NULL), -1);
+    /* a gzip member of nothing (as `gzip < /dev/null` writes), twice */
+    static const uint8_t gz_empty[40] = {
+        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, [20] = 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0};
+    ck_assert_msg(data_gunzip(gz_empty, 40, &out, &on, 10) == 0, "%s", nn_errmsg());
+    ck_assert_uint_eq(on, 0);
+    free(out);
 }
 END_TEST
 
