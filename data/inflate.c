@@ -614,7 +614,7 @@ int data_gunzip_file(const char *path, uint8_t **out, size_t *n) {
     uint8_t *in;
     size_t len;
     if (data_read_file(path, &in, &len)) return -1;
-    int rc = data_gunzip(in, len, out, n, (size_t)1 << 32);
+    int rc = data_gunzip(in, len, out, n, UINT32_MAX);
     free(in);
     return rc ? nn_err_ctx("%s: ", path) : 0;
 }

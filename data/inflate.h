@@ -41,7 +41,8 @@ int data_zlib_decompress(const uint8_t *in, size_t n, uint8_t **out, size_t *out
  * accepted, any other trailing bytes are an error. Output as for data_inflate. */
 int data_gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *out_n, size_t max_out);
 
-/* Read a whole file and data_gunzip it with a 4 GiB output cap. Errors carry the path. */
+/* Read a whole file and data_gunzip it, output capped at UINT32_MAX bytes (the range of a
+ * member's ISIZE). Errors carry the path. */
 int data_gunzip_file(const char *path, uint8_t **out, size_t *n);
 
 /* Read a whole file into a malloc'ed buffer (caller frees; *n bytes, plus one zero byte past

@@ -384,8 +384,9 @@ static inline uint8_t clamp255(int32_t x) {
     return (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
 }
 
-/* One 1-D pass on in[0], in[s], … in[7s] (as int32), results to o[0..7] before descaling:
- * the even part tmp10..13 and odd part tmp0..3 combined as libjpeg combines them. */
+/* One 1-D pass over the eight inputs i0..i7 (int32) into o[0..7]: the even part from i0, i2,
+ * i4, i6 (t10..t13), the odd part from i1, i3, i5, i7 (a0..a3) with the rotations of the
+ * LL&M flow graph, then o[k] = (even ± odd + round) >> shift. */
 #define IDCT_1D(i0, i1, i2, i3, i4, i5, i6, i7, o, round, shift)                                   \
     do {                                                                                           \
         int32_t z2 = (i2), z3 = (i6);                                                              \
