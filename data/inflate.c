@@ -21,7 +21,7 @@
 
 #include "nn/error.h"
 
-/* ---- CRC-32 (reflected polynomial 0xEDB88320), slice-by-8 ---------------------------------- */
+/* ---- CRC-32 (reflected polynomial 0xEDB88320), slice-by-8 ------------------------------------ */
 
 static uint32_t crc_tab[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;

@@ -97,8 +97,7 @@ struct data_jpeg {
 
 static const uint8_t zeros[16];
 
-/* ---- tables ------------------------------------------------------------------------------------
- */
+/* ---- tables ---------------------------------------------------------------------------------- */
 
 static inline int extend(int v, int s) {
     return v < (1 << (s - 1)) ? v - (1 << s) + 1 : v;
@@ -219,7 +218,7 @@ static inline int receive(struct bitrd *b, int s) {
     return extend(br_bits(b, (unsigned)s), s);
 }
 
-/* ---- block decoders ------------------------------------------------------------------------- */
+/* ---- block decoders -------------------------------------------------------------------------- */
 
 /* Sequential: blk (zeroed) receives dequantized coefficients in natural order. Returns 1 when
  * an AC coefficient was set (0: the block is flat). */
@@ -454,8 +453,7 @@ static void idct_flat(int16_t dc, uint8_t *out, size_t stride) {
     for (int r = 0; r < 8; r++, out += stride) memset(out, v, 8);
 }
 
-/* ---- scans
- * --------------------------------------------------------------------------------------- */
+/* ---- scans ----------------------------------------------------------------------------------- */
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 0;
@@ -612,8 +610,7 @@ static void run_scan(struct data_jpeg *d, const struct scan *sc) {
     for (int i = 0; i < sc->ns; i++) d->comp[sc->ci[i]].scanned = 1;
 }
 
-/* ---- marker segments ---------------------------------------------------------------------------
- */
+/* ---- marker segments ------------------------------------------------------------------------- */
 
 static inline unsigned be16(const uint8_t *p) {
     return (unsigned)p[0] << 8 | p[1];
@@ -779,8 +776,7 @@ static int parse_sos(struct data_jpeg *d, const uint8_t *s, size_t n, size_t at,
     return 0;
 }
 
-/* ---- output -------------------------------------------------------------------------------------
- */
+/* ---- output ---------------------------------------------------------------------------------- */
 
 /* Row y of component c at full resolution (at least w samples). tmp has room for 2·cw + 16. */
 static const uint8_t *comp_row(struct data_jpeg *d, const struct comp *c, int y, uint8_t *tmp) {
@@ -937,8 +933,7 @@ static void finish_planes(struct data_jpeg *d) {
     }
 }
 
-/* ---- driver -----------------------------------------------------------------------------------
- */
+/* ---- driver ---------------------------------------------------------------------------------- */
 
 static void reset(struct data_jpeg *d, const uint8_t *buf, size_t n) {
     d->buf = buf;

@@ -23,8 +23,7 @@ static uint8_t *load(const char *path, size_t *n) {
     return b;
 }
 
-/* ---- checksums ---------------------------------------------------------------------------------
- */
+/* ---- checksums ------------------------------------------------------------------------------- */
 
 START_TEST(checksums) {
     const char *s = "123456789";
@@ -41,8 +40,7 @@ START_TEST(checksums) {
 }
 END_TEST
 
-/* ---- inflate -----------------------------------------------------------------------------------
- */
+/* ---- inflate --------------------------------------------------------------------------------- */
 
 static void expect_orig(const uint8_t *out, size_t n, int copies) {
     size_t on;
@@ -200,8 +198,7 @@ START_TEST(inflate_hostile_inputs) {
 }
 END_TEST
 
-/* ---- zip ---------------------------------------------------------------------------------------
- */
+/* ---- zip ------------------------------------------------------------------------------------- */
 
 static const uint8_t *entry_bytes(struct data_zip *z, const char *name, size_t *n, uint8_t **own) {
     const struct data_zip_entry *e = data_zip_find(z, name);
@@ -303,8 +300,7 @@ START_TEST(zip_hostile_inputs) {
 }
 END_TEST
 
-/* ---- JPEG --------------------------------------------------------------------------------------
- */
+/* ---- JPEG ------------------------------------------------------------------------------------ */
 
 /* Every fixture of tests/fixtures/make_jpeg_fixtures.sh with djpeg's output beside it. */
 static const char *jpeg_fixtures[] = {
