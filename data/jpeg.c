@@ -9,6 +9,7 @@
  * row into the output image. */
 #include "jpeg.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,11 +48,13 @@ enum up_kind { UP_COPY, UP_H2V1, UP_H1V2, UP_H2V2, UP_BOX };
 
 struct comp {
     int id, h, v, tq;
-    int cw, ch;         /* samples of this component (downsampled size) */
+    int cw, ch;         /* samples of this component as coded (downsampled size) */
     int bw, bh;         /* blocks covering cw × ch */
     int bstride, brows; /* blocks allocated: whole MCUs */
-    size_t pstride;     /* plane row bytes (bstride · 8) */
-    uint8_t *plane;     /* brows · 8 rows */
+    int ks;             /* samples per block side after the IDCT: 8, or 4, 2, 1 when scaled */
+    int sw, sh;         /* samples of this component in the plane (cw, ch scaled by ks/8) */
+    size_t pstride;     /* plane row bytes (bstride · ks) */
+    uint8_t *plane;     /* brows · ks rows */
     int16_t *coef;      /* progressive: [brows][bstride][64] raw coefficients */
     int32_t q[80];      /* quantization table latched at the first scan, zigzag order */
     int q_latched, scanned;
@@ -74,6 +77,7 @@ struct data_jpeg {
     const uint8_t *buf;
     size_t n;
     int w, h, ncomp, progressive, hmax, vmax, mcux, mcuy, restart;
+    int denom, ow, oh; /* scale 1/denom, and the output size */
     int have_frame, jfif, adobe, adobe_transform, warn, nscans, info_only;
     struct comp comp[4];
     int32_t qt[4][80];
@@ -93,6 +97,7 @@ struct data_jpeg {
     size_t colsum_cap;
     void (*ycc)(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *rgb, int n);
     data_jpeg_idct_fn idct;
+    int32_t m4[4][8], m2[4][8]; /* the reduced IDCTs' weights (see idct_scaled) */
 };
 
 static const uint8_t zeros[16];
@@ -446,11 +451,37 @@ void data_jpeg_idct_islow(const int16_t *in, uint8_t *out, size_t stride) {
     }
 }
 
-/* A block whose only nonzero coefficient is the (dequantized) DC: what the IDCT gives. */
-static void idct_flat(int16_t dc, uint8_t *out, size_t stride) {
+/* A block whose only nonzero coefficient is the (dequantized) DC: what the IDCT of any size k
+ * gives, a flat k × k square. */
+static void idct_flat(int16_t dc, uint8_t *out, size_t stride, int k) {
     int32_t w = clamp16(dc * (1 << PASS1_BITS));
     uint8_t v = clamp255(((w + (1 << (PASS1_BITS + 2))) >> (PASS1_BITS + 3)) + 128);
-    for (int r = 0; r < 8; r++, out += stride) memset(out, v, 8);
+    for (int r = 0; r < k; r++, out += stride) memset(out, v, (size_t)k);
+}
+
+/* Reduced IDCT for scaled decoding, k = 4 or 2 samples a side: the 8-point IDCT averaged over
+ * r × r squares (r = 8/k), i.e. an exact box filter and decimation folded into the transform:
+ *   out[y][x] = 128 + 1/8 · Σ_{u,v<8} m[y][v] m[x][u] F(v,u) / 2^26,
+ *   m[x][u] = 2^13 · c(u) · (1/r) Σ_{j<r} cos((2(r·x + j) + 1)uπ/16),  c(0) = 1, c(u>0) = √2,
+ * in islow's fixed point (2 extra bits between the passes, int16 saturation in between).
+ * Frequencies whose average over a square vanishes (u = 4 for r = 2; 2, 4, 6 for r = 4) have
+ * zero weights. */
+static void idct_scaled(const int16_t *in, uint8_t *out, size_t stride, int k,
+                        const int32_t (*m)[8]) {
+    int32_t ws[4][8];
+    for (int c = 0; c < 8; c++)
+        for (int y = 0; y < k; y++) {
+            int64_t acc = 1 << (CONST_BITS - PASS1_BITS - 1);
+            for (int v = 0; v < 8; v++) acc += (int64_t)m[y][v] * in[v * 8 + c];
+            int64_t r = acc >> (CONST_BITS - PASS1_BITS);
+            ws[y][c] = (int32_t)(r < -32768 ? -32768 : r > 32767 ? 32767 : r);
+        }
+    for (int y = 0; y < k; y++, out += stride)
+        for (int x = 0; x < k; x++) {
+            int64_t acc = 1 << (CONST_BITS + PASS1_BITS + 2);
+            for (int u = 0; u < 8; u++) acc += (int64_t)m[x][u] * ws[y][u];
+            out[x] = clamp255((int32_t)(acc >> (CONST_BITS + PASS1_BITS + 3)) + 128);
+        }
 }
 
 /* ---- scans ----------------------------------------------------------------------------------- */
@@ -521,8 +552,19 @@ static void start_segment(struct data_jpeg *d, struct bitrd *br, size_t i) {
     br->cnt = 0;
 }
 
-static void fill_grey(uint8_t *out, size_t stride) {
-    for (int r = 0; r < 8; r++, out += stride) memset(out, 128, 8);
+static void fill_grey(uint8_t *out, size_t stride, int k) {
+    for (int r = 0; r < k; r++, out += stride) memset(out, 128, (size_t)k);
+}
+
+/* Transform one dequantized block (any = it has a nonzero AC coefficient) into k × k samples. */
+static void idct_any(const struct data_jpeg *d, const int16_t *blk, int any, uint8_t *out,
+                     size_t stride, int k) {
+    if (!any || k == 1)
+        idct_flat(blk[0], out, stride, k);
+    else if (k == 8)
+        d->idct(blk, out, stride);
+    else
+        idct_scaled(blk, out, stride, k, k == 4 ? d->m4 : d->m2);
 }
 
 /* Decode one MCU (or, after the data ran out, fill it grey / leave it) of a sequential scan. */
@@ -535,16 +577,18 @@ static void seq_mcu(struct data_jpeg *d, const struct scan *sc, struct bitrd *br
         for (int v = 0; v < nv; v++)
             for (int h = 0; h < nh; h++) {
                 int bx = mx * nh + h, by = my * nv + v;
-                uint8_t *out = c->plane + (size_t)by * 8 * c->pstride + (size_t)bx * 8;
+                uint8_t *out = c->plane + ((size_t)by * c->pstride + (size_t)bx) * (size_t)c->ks;
                 if (skip) {
-                    fill_grey(out, c->pstride);
+                    fill_grey(out, c->pstride, c->ks);
                     continue;
                 }
                 memset(blk, 0, sizeof blk);
-                if (decode_block_seq(br, &d->dc[c->dc], &d->ac[c->ac], c->q, &c->pred, blk, bad))
+                int any =
+                    decode_block_seq(br, &d->dc[c->dc], &d->ac[c->ac], c->q, &c->pred, blk, bad);
+                if (any && c->ks == 8)
                     d->idct(blk, out, c->pstride);
                 else
-                    idct_flat(blk[0], out, c->pstride);
+                    idct_any(d, blk, any, out, c->pstride, c->ks);
             }
     }
 }
@@ -676,31 +720,44 @@ static int parse_sof(struct data_jpeg *d, int marker, const uint8_t *s, size_t n
     }
     d->mcux = (d->w + 8 * d->hmax - 1) / (8 * d->hmax);
     d->mcuy = (d->h + 8 * d->vmax - 1) / (8 * d->vmax);
+    /* Scaled output as libjpeg sizes it: ceil(w / denom); the luma-rate components get
+     * k = 8 / denom samples per block, and a subsampled component a larger k (up to 8) where
+     * that replaces upsampling by a power of two. */
+    int kmin = 8 / d->denom;
+    d->ow = (d->w + d->denom - 1) / d->denom;
+    d->oh = (d->h + d->denom - 1) / d->denom;
     size_t plane_bytes = 0, coef_count = 0;
     for (int i = 0; i < d->ncomp; i++) {
         struct comp *c = &d->comp[i];
         if (d->hmax % c->h || d->vmax % c->v)
             return nn_err("jpeg: fractional sampling ratios are not supported (byte %zu)", at);
-        c->rh = d->hmax / c->h;
-        c->rv = d->vmax / c->v;
         c->cw = (int)(((int64_t)d->w * c->h + d->hmax - 1) / d->hmax);
         c->ch = (int)(((int64_t)d->h * c->v + d->vmax - 1) / d->vmax);
         c->bw = (c->cw + 7) / 8;
         c->bh = (c->ch + 7) / 8;
         c->bstride = d->mcux * c->h;
         c->brows = d->mcuy * c->v;
-        c->pstride = (size_t)c->bstride * 8;
-        plane_bytes += c->pstride * (size_t)c->brows * 8;
+        c->ks = kmin;
+        while (c->ks < 8 && (d->hmax * kmin) % (c->h * c->ks * 2) == 0 &&
+               (d->vmax * kmin) % (c->v * c->ks * 2) == 0)
+            c->ks *= 2;
+        c->sw = (int)(((int64_t)d->w * c->h * c->ks + d->hmax * 8 - 1) / (d->hmax * 8));
+        c->sh = (int)(((int64_t)d->h * c->v * c->ks + d->vmax * 8 - 1) / (d->vmax * 8));
+        c->rh = d->hmax * kmin / (c->h * c->ks);
+        c->rv = d->vmax * kmin / (c->v * c->ks);
+        c->pstride = (size_t)c->bstride * (size_t)c->ks;
+        plane_bytes += c->pstride * (size_t)c->brows * (size_t)c->ks;
         coef_count += (size_t)c->bstride * (size_t)c->brows * 64;
         /* libjpeg's choice of upsampler: fancy (triangular) for exact 2:1 ratios when wide
-         * enough, replication otherwise. */
+         * enough and not at 1/8 scale, replication otherwise. */
+        int fancy = kmin > 1;
         if (c->rh == 1 && c->rv == 1)
             c->up = UP_COPY;
-        else if (c->rh == 2 && c->rv == 1 && c->cw > 2)
+        else if (fancy && c->rh == 2 && c->rv == 1 && c->sw > 2)
             c->up = UP_H2V1;
-        else if (c->rh == 1 && c->rv == 2)
+        else if (fancy && c->rh == 1 && c->rv == 2)
             c->up = UP_H1V2;
-        else if (c->rh == 2 && c->rv == 2 && c->cw > 2)
+        else if (fancy && c->rh == 2 && c->rv == 2 && c->sw > 2)
             c->up = UP_H2V2;
         else
             c->up = UP_BOX;
@@ -711,7 +768,7 @@ static int parse_sof(struct data_jpeg *d, int marker, const uint8_t *s, size_t n
     uint8_t *pl = d->planes;
     for (int i = 0; i < d->ncomp; i++) {
         d->comp[i].plane = pl;
-        pl += d->comp[i].pstride * (size_t)d->comp[i].brows * 8;
+        pl += d->comp[i].pstride * (size_t)d->comp[i].brows * (size_t)d->comp[i].ks;
     }
     if (d->progressive) {
         if (grow((void **)&d->coefs, &d->coefs_cap, coef_count, sizeof(int16_t))) return -1;
@@ -781,14 +838,14 @@ static int parse_sos(struct data_jpeg *d, const uint8_t *s, size_t n, size_t at,
 /* Row y of component c at full resolution (at least w samples). tmp has room for 2·cw + 16. */
 static const uint8_t *comp_row(struct data_jpeg *d, const struct comp *c, int y, uint8_t *tmp) {
     const uint8_t *a, *b;
-    int iy, nb, cw = c->cw;
+    int iy, nb, cw = c->sw;
     switch (c->up) {
     case UP_COPY:
         return c->plane + (size_t)y * c->pstride;
     case UP_BOX: {
         a = c->plane + (size_t)(y / c->rv) * c->pstride;
-        for (int x = 0, o = 0; o < d->w; x++)
-            for (int k = 0; k < c->rh && o < d->w; k++) tmp[o++] = a[x];
+        for (int x = 0, o = 0; o < d->ow; x++)
+            for (int k = 0; k < c->rh && o < d->ow; k++) tmp[o++] = a[x];
         return tmp;
     }
     case UP_H2V1: {
@@ -808,12 +865,12 @@ static const uint8_t *comp_row(struct data_jpeg *d, const struct comp *c, int y,
         /* The nearer row weighs 3/4 and the next nearer (above for even output rows, below for
          * odd ones, the edge row repeated at the borders) 1/4. */
         iy = y >> 1;
-        nb = (y & 1) ? (iy + 1 < c->ch ? iy + 1 : iy) : (iy > 0 ? iy - 1 : 0);
+        nb = (y & 1) ? (iy + 1 < c->sh ? iy + 1 : iy) : (iy > 0 ? iy - 1 : 0);
         a = c->plane + (size_t)iy * c->pstride;
         b = c->plane + (size_t)nb * c->pstride;
         if (c->up == UP_H1V2) {
             int bias = (y & 1) ? 2 : 1;
-            for (int x = 0; x < d->w; x++) tmp[x] = (uint8_t)((a[x] * 3 + b[x] + bias) >> 2);
+            for (int x = 0; x < d->ow; x++) tmp[x] = (uint8_t)((a[x] * 3 + b[x] + bias) >> 2);
             return tmp;
         }
         int16_t *cs = d->colsum;
@@ -854,8 +911,9 @@ void data_jpeg_ycc_rgb(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, u
 
 static int emit(struct data_jpeg *d, struct data_image *img) {
     int ch = d->ncomp == 1 ? 1 : 3;
-    if (data_image_alloc(img, d->w, d->h, ch)) return -1;
-    size_t rowlen = (size_t)d->w * 2 + 64;
+    int w = d->ow;
+    if (data_image_alloc(img, w, d->oh, ch)) return -1;
+    size_t rowlen = (size_t)w * 2 + 64;
     if (grow((void **)&d->rows, &d->rows_cap, rowlen * 6, 1) ||
         grow((void **)&d->colsum, &d->colsum_cap, rowlen, sizeof(int16_t)))
         return -1;
@@ -868,23 +926,23 @@ static int emit(struct data_jpeg *d, struct data_image *img) {
     int is_rgb = d->ncomp == 3 && !d->jfif && (d->adobe ? d->adobe_transform == 0 : rgb_ids);
     int is_ycck = d->ncomp == 4 && d->adobe && d->adobe_transform != 0;
     if (d->ncomp == 4 && d->adobe && d->adobe_transform > 2) d->warn |= DATA_JPEG_WARN_CORRUPT;
-    for (int y = 0; y < d->h; y++) {
+    for (int y = 0; y < d->oh; y++) {
         const uint8_t *r[4];
         for (int i = 0; i < d->ncomp; i++) r[i] = comp_row(d, &d->comp[i], y, tmp[i]);
-        uint8_t *out = img->px + (size_t)y * (size_t)d->w * (size_t)ch;
+        uint8_t *out = img->px + (size_t)y * (size_t)w * (size_t)ch;
         if (d->ncomp == 1) {
-            memcpy(out, r[0], (size_t)d->w);
+            memcpy(out, r[0], (size_t)w);
         } else if (d->ncomp == 3 && is_rgb) {
-            for (int x = 0; x < d->w; x++) {
+            for (int x = 0; x < w; x++) {
                 out[3 * x] = r[0][x];
                 out[3 * x + 1] = r[1][x];
                 out[3 * x + 2] = r[2][x];
             }
         } else if (d->ncomp == 3) {
-            d->ycc(r[0], r[1], r[2], out, d->w);
+            d->ycc(r[0], r[1], r[2], out, w);
         } else {
             uint8_t *cmyk = aux;
-            for (int x = 0; x < d->w; x++) {
+            for (int x = 0; x < w; x++) {
                 if (is_ycck) {
                     uint8_t px[3];
                     data_jpeg_ycc_rgb(r[0] + x, r[1] + x, r[2] + x, px, 1);
@@ -898,7 +956,7 @@ static int emit(struct data_jpeg *d, struct data_image *img) {
                 }
                 cmyk[4 * x + 3] = r[3][x];
             }
-            data_jpeg_cmyk_to_rgb(cmyk, out, (size_t)d->w);
+            data_jpeg_cmyk_to_rgb(cmyk, out, (size_t)w);
         }
     }
     return 0;
@@ -913,9 +971,9 @@ static void finish_planes(struct data_jpeg *d) {
         for (int k = 0; k < 64; k++) qn[natural[k]] = c->q[k];
         for (int by = 0; by < c->bh; by++)
             for (int bx = 0; bx < c->bw; bx++) {
-                uint8_t *out = c->plane + (size_t)by * 8 * c->pstride + (size_t)bx * 8;
+                uint8_t *out = c->plane + ((size_t)by * c->pstride + (size_t)bx) * (size_t)c->ks;
                 if (!c->scanned) {
-                    fill_grey(out, c->pstride);
+                    fill_grey(out, c->pstride, c->ks);
                     continue;
                 }
                 if (!d->progressive) continue;
@@ -925,10 +983,7 @@ static void finish_planes(struct data_jpeg *d) {
                     blk[k] = sat16(cf[k] * qn[k]);
                     any |= k ? blk[k] : 0;
                 }
-                if (any)
-                    d->idct(blk, out, c->pstride);
-                else
-                    idct_flat(blk[0], out, c->pstride);
+                idct_any(d, blk, any, out, c->pstride, c->ks);
             }
     }
 }
@@ -1052,6 +1107,15 @@ struct data_jpeg *data_jpeg_new(void) {
         return NULL;
     }
     d->max_pixels = (uint64_t)1 << 28;
+    d->denom = 1;
+    for (int x = 0; x < 4; x++)
+        for (int u = 0; u < 8; u++) {
+            double cu = u ? sqrt(2.0) : 1.0, s4 = 0, s2 = 0;
+            for (int j = 0; j < 2; j++) s4 += cos((2 * (2 * x + j) + 1) * u * M_PI / 16) / 2;
+            for (int j = 0; j < 4; j++) s2 += cos((2 * (4 * x + j) + 1) * u * M_PI / 16) / 4;
+            d->m4[x][u] = (int32_t)lround(8192 * cu * s4);
+            d->m2[x][u] = x < 2 ? (int32_t)lround(8192 * cu * s2) : 0;
+        }
     return d;
 }
 
@@ -1068,6 +1132,13 @@ void data_jpeg_free(struct data_jpeg *d) {
 
 void data_jpeg_set_max_pixels(struct data_jpeg *d, uint64_t max_pixels) {
     d->max_pixels = max_pixels;
+}
+
+int data_jpeg_set_scale(struct data_jpeg *d, int denom) {
+    if (denom != 1 && denom != 2 && denom != 4 && denom != 8)
+        return nn_err("jpeg: scale 1/%d (1, 2, 4 or 8 only)", denom);
+    d->denom = denom;
+    return 0;
 }
 
 int data_jpeg_decode(struct data_jpeg *d, const uint8_t *buf, size_t n, struct data_image *img,

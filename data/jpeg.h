@@ -51,6 +51,15 @@ void data_jpeg_free(struct data_jpeg *d);
 /* Images with more pixels than this are refused before anything is allocated (default 2^28). */
 void data_jpeg_set_max_pixels(struct data_jpeg *d, uint64_t max_pixels);
 
+/* Decode at 1/denom of the size, denom = 1 (the default), 2, 4 or 8, as libjpeg's scale_denom:
+ * the image is ceil(w/denom) × ceil(h/denom), each 8 × 8 block transformed straight into
+ * k = 8/denom samples a side (the IDCT averaged over denom × denom squares, computed in one
+ * step), and a component subsampled by 2 or 4 keeps more samples of its block instead of being
+ * upsampled, as libjpeg arranges it. Far cheaper than decoding at full size and shrinking.
+ * Within rounding of djpeg -scale 1/denom (tests bound the difference). Fails (nn_err) for
+ * another denom. */
+int data_jpeg_set_scale(struct data_jpeg *d, int denom);
+
 /* Decode buf[0, n) into img (w, h, c = 1 or 3, px grown as needed; see image.h). *warnings (may
  * be NULL) receives DATA_JPEG_WARN_* bits, 0 for a clean file. */
 int data_jpeg_decode(struct data_jpeg *d, const uint8_t *buf, size_t n, struct data_image *img,

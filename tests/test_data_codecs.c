@@ -371,6 +371,44 @@ START_TEST(jpeg_matches_djpeg) {
 }
 END_TEST
 
+START_TEST(jpeg_scaled_matches_djpeg) {
+    /* decoding at 1/N against djpeg -scale 1/N: equal within rounding of the reduced IDCTs */
+    static const struct {
+        const char *name;
+        int denom;
+    } cases[] = {{"b420", 2},    {"b420", 8},    {"b444", 4}, {"b422", 2}, {"gray", 4},
+                 {"prog420", 4}, {"progrst", 2}, {"b311", 2}, {"ycck", 2}, {"odd17", 2}};
+    struct data_jpeg *d = data_jpeg_new();
+    struct data_image img = {0}, ref = {0};
+    double worst_mad = 0, worst_psnr = 99;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char jpg[256], rp[256];
+        snprintf(jpg, sizeof jpg, "tests/fixtures/jpeg/%s.jpg", cases[i].name);
+        snprintf(rp, sizeof rp, "tests/fixtures/jpeg/%s_s%d.%s", cases[i].name, cases[i].denom,
+                 strcmp(cases[i].name, "gray") ? "ppm" : "pgm");
+        size_t n;
+        uint8_t *buf = load(jpg, &n);
+        ck_assert_int_eq(data_jpeg_set_scale(d, cases[i].denom), 0);
+        ck_assert_msg(data_jpeg_decode(d, buf, n, &img, NULL) == 0, "%s", nn_errmsg());
+        ck_assert_msg(data_image_read_pnm(rp, &ref) == 0, "%s", nn_errmsg());
+        ck_assert(img.w == ref.w && img.h == ref.h && img.c == ref.c);
+        double mad, psnr;
+        image_diff(&img, &ref, &mad, &psnr);
+        ck_assert_msg(mad <= 0.05 && psnr >= 60, "%s 1/%d: MAD %.4f PSNR %.1f", cases[i].name,
+                      cases[i].denom, mad, psnr);
+        if (mad > worst_mad) worst_mad = mad;
+        if (psnr < worst_psnr) worst_psnr = psnr;
+        free(buf);
+    }
+    printf("jpeg 1/N vs djpeg -scale: %zu cases, worst MAD %.4f, worst PSNR %.1f dB\n",
+           sizeof cases / sizeof *cases, worst_mad, worst_psnr);
+    ck_assert_int_eq(data_jpeg_set_scale(d, 3), -1);
+    data_image_free(&img);
+    data_image_free(&ref);
+    data_jpeg_free(d);
+}
+END_TEST
+
 START_TEST(jpeg_info_and_errors) {
     size_t n;
     uint8_t *buf = load(TU_FIXTURE("jpeg/prog420.jpg"), &n);
@@ -451,8 +489,9 @@ START_TEST(jpeg_hostile_inputs) {
             }
             free(cut);
         }
-        /* bit flips anywhere (markers included) */
+        /* bit flips anywhere (markers included), at every scale */
         for (int t = 0; t < 40; t++) {
+            data_jpeg_set_scale(d, 1 << (t & 3));
             memcpy(mut, src, n);
             int flips = 1 + (int)nn_rng_below(&r, 6);
             for (int k = 0; k < flips; k++)
@@ -462,6 +501,7 @@ START_TEST(jpeg_hostile_inputs) {
             else
                 failed++;
         }
+        data_jpeg_set_scale(d, 1);
         free(mut);
         free(src);
     }
@@ -627,6 +667,7 @@ Suite *suite_data_codecs(void) {
     tcase_add_test(tc, zip_torch_save);
     tcase_add_test(tc, zip_hostile_inputs);
     tcase_add_test(tc, jpeg_matches_djpeg);
+    tcase_add_test(tc, jpeg_scaled_matches_djpeg);
     tcase_add_test(tc, jpeg_info_and_errors);
     tcase_add_test(tc, jpeg_truncated_tail_is_grey);
     tcase_add_test(tc, jpeg_hostile_inputs);

@@ -17,6 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          * megapixels under the sanitizers at every execution. */
         data_jpeg_set_max_pixels(d, 1 << 15);
     }
+    /* every scale, chosen by the input's length so that a reproducer replays alike */
+    data_jpeg_set_scale(d, 1 << (size & 3));
     int warn;
     if (data_jpeg_decode(d, data, size, &img, &warn) == 0) {
         /* touch the output so that a short or uninitialized image would be noticed */
