@@ -9,7 +9,6 @@
  * row into the output image. */
 #include "jpeg.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,7 +96,7 @@ struct data_jpeg {
     size_t colsum_cap;
     void (*ycc)(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *rgb, int n);
     data_jpeg_idct_fn idct;
-    int32_t m4[4][8], m2[4][8]; /* the reduced IDCTs' weights (see idct_scaled) */
+    void (*idct_reduced)(const int16_t *coef, uint8_t *out, size_t stride, int k);
 };
 
 static const uint8_t zeros[16];
@@ -466,22 +465,43 @@ static void idct_flat(int16_t dc, uint8_t *out, size_t stride, int k) {
  * in islow's fixed point (2 extra bits between the passes, int16 saturation in between).
  * Frequencies whose average over a square vanishes (u = 4 for r = 2; 2, 4, 6 for r = 4) have
  * zero weights. */
-static void idct_scaled(const int16_t *in, uint8_t *out, size_t stride, int k,
-                        const int32_t (*m)[8]) {
+const int32_t data_jpeg_reduced_m4[4][8] = {{8192, 10498, 7568, 3686, 0, -2463, -3135, -2088},
+                                            {8192, 4348, -7568, -8900, 0, 5946, 3135, -865},
+                                            {8192, -4348, -7568, 8900, 0, -5946, 3135, 865},
+                                            {8192, -10498, 7568, -3686, 0, 2463, -3135, 2088}};
+const int32_t data_jpeg_reduced_m2[2][8] = {{8192, 7423, 0, -2607, 0, 1742, 0, -1477},
+                                            {8192, -7423, 0, 2607, 0, -1742, 0, 1477}};
+
+void data_jpeg_idct_reduced(const int16_t *in, uint8_t *out, size_t stride, int k) {
+    /* Row k−1−x of m is row x with the odd frequencies negated, so each pass forms the even
+     * and odd sums once for the pair. Every |Σ m·x| stays below 2^31 (row sums of |m| are at
+     * most 38954 against int16 inputs). */
+    const int32_t(*m)[8] = k == 4 ? data_jpeg_reduced_m4 : data_jpeg_reduced_m2;
     int32_t ws[4][8];
-    for (int c = 0; c < 8; c++)
-        for (int y = 0; y < k; y++) {
-            int64_t acc = 1 << (CONST_BITS - PASS1_BITS - 1);
-            for (int v = 0; v < 8; v++) acc += (int64_t)m[y][v] * in[v * 8 + c];
-            int64_t r = acc >> (CONST_BITS - PASS1_BITS);
-            ws[y][c] = (int32_t)(r < -32768 ? -32768 : r > 32767 ? 32767 : r);
+    for (int c = 0; c < 8; c++) {
+        const int16_t *p = in + c;
+        if ((p[0] | p[8] | p[16] | p[24] | p[32] | p[40] | p[48] | p[56]) == 0) {
+            for (int y = 0; y < k; y++) ws[y][c] = 0;
+            continue;
         }
-    for (int y = 0; y < k; y++, out += stride)
-        for (int x = 0; x < k; x++) {
-            int64_t acc = 1 << (CONST_BITS + PASS1_BITS + 2);
-            for (int u = 0; u < 8; u++) acc += (int64_t)m[x][u] * ws[y][u];
-            out[x] = clamp255((int32_t)(acc >> (CONST_BITS + PASS1_BITS + 3)) + 128);
+        for (int y = 0; y < k / 2; y++) {
+            int32_t e = m[y][0] * p[0] + m[y][2] * p[16] + m[y][4] * p[32] + m[y][6] * p[48];
+            int32_t o = m[y][1] * p[8] + m[y][3] * p[24] + m[y][5] * p[40] + m[y][7] * p[56];
+            e += 1 << (CONST_BITS - PASS1_BITS - 1);
+            ws[y][c] = clamp16((e + o) >> (CONST_BITS - PASS1_BITS));
+            ws[k - 1 - y][c] = clamp16((e - o) >> (CONST_BITS - PASS1_BITS));
         }
+    }
+    for (int y = 0; y < k; y++, out += stride) {
+        const int32_t *w = ws[y];
+        for (int x = 0; x < k / 2; x++) {
+            int32_t e = m[x][0] * w[0] + m[x][2] * w[2] + m[x][4] * w[4] + m[x][6] * w[6];
+            int32_t o = m[x][1] * w[1] + m[x][3] * w[3] + m[x][5] * w[5] + m[x][7] * w[7];
+            e += 1 << (CONST_BITS + PASS1_BITS + 2);
+            out[x] = clamp255(((e + o) >> (CONST_BITS + PASS1_BITS + 3)) + 128);
+            out[k - 1 - x] = clamp255(((e - o) >> (CONST_BITS + PASS1_BITS + 3)) + 128);
+        }
+    }
 }
 
 /* ---- scans ----------------------------------------------------------------------------------- */
@@ -564,7 +584,7 @@ static void idct_any(const struct data_jpeg *d, const int16_t *blk, int any, uin
     else if (k == 8)
         d->idct(blk, out, stride);
     else
-        idct_scaled(blk, out, stride, k, k == 4 ? d->m4 : d->m2);
+        d->idct_reduced(blk, out, stride, k);
 }
 
 /* Decode one MCU (or, after the data ran out, fill it grey / leave it) of a sequential scan. */
@@ -998,10 +1018,12 @@ static void reset(struct data_jpeg *d, const uint8_t *buf, size_t n) {
     memset(d->qdef, 0, sizeof d->qdef);
     for (int i = 0; i < 4; i++) d->dc[i].defined = d->ac[i].defined = 0;
     d->idct = data_jpeg_idct_islow;
+    d->idct_reduced = data_jpeg_idct_reduced;
     d->ycc = data_jpeg_ycc_rgb;
 #ifndef HAQ_NOSIMD
     if (nn_isa() == NN_ISA_AVX2) {
         d->idct = data_jpeg_idct_islow_avx2;
+        d->idct_reduced = data_jpeg_idct_reduced_avx2;
         d->ycc = data_jpeg_ycc_rgb_avx2;
     }
 #endif
@@ -1108,14 +1130,6 @@ struct data_jpeg *data_jpeg_new(void) {
     }
     d->max_pixels = (uint64_t)1 << 28;
     d->denom = 1;
-    for (int x = 0; x < 4; x++)
-        for (int u = 0; u < 8; u++) {
-            double cu = u ? sqrt(2.0) : 1.0, s4 = 0, s2 = 0;
-            for (int j = 0; j < 2; j++) s4 += cos((2 * (2 * x + j) + 1) * u * M_PI / 16) / 2;
-            for (int j = 0; j < 4; j++) s2 += cos((2 * (4 * x + j) + 1) * u * M_PI / 16) / 4;
-            d->m4[x][u] = (int32_t)lround(8192 * cu * s4);
-            d->m2[x][u] = x < 2 ? (int32_t)lround(8192 * cu * s2) : 0;
-        }
     return d;
 }
 

@@ -80,6 +80,15 @@ void data_jpeg_idct_islow(const int16_t *coef, uint8_t *out, size_t stride);
 void data_jpeg_idct_islow_avx2(const int16_t *coef, uint8_t *out, size_t stride);
 #endif
 
+/* Internal, exposed for the AVX2 file and the tests: the reduced IDCT of scaled decoding, one
+ * block (as for the islow IDCT) to k × k samples, k = 4 or 2, with the weights below (m[x][u]:
+ * the 8-point basis averaged over 8/k samples, 2^13 fixed point; see jpeg.c). */
+extern const int32_t data_jpeg_reduced_m4[4][8], data_jpeg_reduced_m2[2][8];
+void data_jpeg_idct_reduced(const int16_t *coef, uint8_t *out, size_t stride, int k);
+#ifndef HAQ_NOSIMD
+void data_jpeg_idct_reduced_avx2(const int16_t *coef, uint8_t *out, size_t stride, int k);
+#endif
+
 /* Internal, exposed for the AVX2 file and the tests: YCbCr → RGB of n pixels (rgb interleaved),
  *   R = Y + ((R_CR·Cr' + HALF) >> 16), G = Y + ((HALF − G_CB·Cb' − G_CR·Cr') >> 16),
  *   B = Y + ((B_CB·Cb' + HALF) >> 16),  X' = X − 128, each clamped to [0, 255],

@@ -5,6 +5,7 @@
 #include "jpeg.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define CONST_BITS 13
 #define PASS1_BITS 2
@@ -161,4 +162,49 @@ void data_jpeg_ycc_rgb_avx2(const uint8_t *y, const uint8_t *cb, const uint8_t *
         }
     }
     if (x < n) data_jpeg_ycc_rgb(y + x, cb + x, cr + x, rgb, n - x);
+}
+
+/* Σ of the 8 int32 lanes of a, b, c, d → one 128-bit vector {Σa, Σb, Σc, Σd}. */
+static inline __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+/* The reduced IDCT of jpeg.c, the same sums in another order (exact in int32): the column
+ * pass on rows-as-vectors, each output row then a dot product of its 8 column results with a
+ * weight row. */
+void data_jpeg_idct_reduced_avx2(const int16_t *coef, uint8_t *out, size_t stride, int k) {
+    const int32_t(*m)[8] = k == 4 ? data_jpeg_reduced_m4 : data_jpeg_reduced_m2;
+    __m256i v[8], ws[4], mr[4];
+    for (int i = 0; i < 8; i++)
+        v[i] = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(coef + 8 * i)));
+    const __m256i r1 = _mm256_set1_epi32(1 << (CONST_BITS - PASS1_BITS - 1));
+    const __m256i lo = _mm256_set1_epi32(-32768), hi = _mm256_set1_epi32(32767);
+    for (int y = 0; y < k / 2; y++) {
+        __m256i e = _mm256_add_epi32(_mm256_add_epi32(mulc(v[0], m[y][0]), mulc(v[2], m[y][2])),
+                                     _mm256_add_epi32(mulc(v[4], m[y][4]), mulc(v[6], m[y][6])));
+        __m256i o = _mm256_add_epi32(_mm256_add_epi32(mulc(v[1], m[y][1]), mulc(v[3], m[y][3])),
+                                     _mm256_add_epi32(mulc(v[5], m[y][5]), mulc(v[7], m[y][7])));
+        e = _mm256_add_epi32(e, r1);
+        __m256i a = _mm256_srai_epi32(_mm256_add_epi32(e, o), CONST_BITS - PASS1_BITS);
+        __m256i b = _mm256_srai_epi32(_mm256_sub_epi32(e, o), CONST_BITS - PASS1_BITS);
+        ws[y] = _mm256_min_epi32(_mm256_max_epi32(a, lo), hi);
+        ws[k - 1 - y] = _mm256_min_epi32(_mm256_max_epi32(b, lo), hi);
+    }
+    for (int x = 0; x < k; x++) mr[x] = _mm256_loadu_si256((const __m256i *)m[x]);
+    const __m128i r2 = _mm_set1_epi32(1 << (CONST_BITS + PASS1_BITS + 2)),
+                  c128 = _mm_set1_epi32(128);
+    for (int y = 0; y < k; y++, out += stride) {
+        __m256i p0 = _mm256_mullo_epi32(ws[y], mr[0]), p1 = _mm256_mullo_epi32(ws[y], mr[1]);
+        __m256i p2 = p0, p3 = p1;
+        if (k == 4) {
+            p2 = _mm256_mullo_epi32(ws[y], mr[2]);
+            p3 = _mm256_mullo_epi32(ws[y], mr[3]);
+        }
+        __m128i sum = _mm_add_epi32(hsum4(p0, p1, p2, p3), r2);
+        sum = _mm_add_epi32(_mm_srai_epi32(sum, CONST_BITS + PASS1_BITS + 3), c128);
+        __m128i b = _mm_packus_epi16(_mm_packs_epi32(sum, sum), _mm_setzero_si128());
+        uint32_t px = (uint32_t)_mm_cvtsi128_si32(b);
+        memcpy(out, &px, (size_t)k);
+    }
 }

@@ -517,6 +517,7 @@ START_TEST(idct_and_color_paths_agree) {
     nn_rng_seed(&r, 8);
     int16_t blk[64];
     uint8_t a[64];
+    int unclamped = 0;
     for (int t = 0; t < 5000; t++) {
         /* sparse and dense blocks, magnitudes of real data and the int16 extremes */
         int range = t % 5 == 0 ? 32767 : t % 2 ? 1024 : 64;
@@ -526,14 +527,35 @@ START_TEST(idct_and_color_paths_agree) {
                          ? (int16_t)((int)nn_rng_below(&r, (uint64_t)(2 * range + 1)) - range)
                          : 0;
         data_jpeg_idct_islow(blk, a, 8);
+        uint8_t r4[16], r2[4];
+        data_jpeg_idct_reduced(blk, r4, 4, 4);
+        data_jpeg_idct_reduced(blk, r2, 2, 2);
 #ifndef HAQ_NOSIMD
         if (nn_isa() == NN_ISA_AVX2) {
             uint8_t b[64];
             data_jpeg_idct_islow_avx2(blk, b, 8);
             ck_assert_msg(memcmp(a, b, 64) == 0, "IDCT paths differ on block %d", t);
+            data_jpeg_idct_reduced_avx2(blk, b, 4, 4);
+            ck_assert_msg(memcmp(r4, b, 16) == 0, "4×4 IDCT paths differ on block %d", t);
+            data_jpeg_idct_reduced_avx2(blk, b, 2, 2);
+            ck_assert_msg(memcmp(r2, b, 4) == 0, "2×2 IDCT paths differ on block %d", t);
         }
 #endif
+        /* the reduced IDCTs are box averages of the full one, up to rounding, where nothing
+         * clamps */
+        int clamped = 0;
+        for (int i = 0; i < 64; i++) clamped |= a[i] == 0 || a[i] == 255;
+        unclamped += !clamped;
+        if (!clamped)
+            for (int y = 0; y < 4; y++)
+                for (int x = 0; x < 4; x++) {
+                    int avg = (a[16 * y + 2 * x] + a[16 * y + 2 * x + 1] + a[16 * y + 8 + 2 * x] +
+                               a[16 * y + 9 + 2 * x] + 2) /
+                              4;
+                    ck_assert_int_le(abs(avg - r4[4 * y + x]), 2);
+                }
     }
+    ck_assert_int_gt(unclamped, 500);
     /* flat block: 8·(mean − 128) dequantized DC gives the mean back */
     memset(blk, 0, sizeof blk);
     blk[0] = 8 * (200 - 128);
