@@ -5,6 +5,7 @@
 #   make check-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make NOSIMD=1     a build without any intrinsics (portable C kernels only)
 #   make CC=clang     any C11 compiler
+#   make fuzz         libFuzzer targets build/fuzz_* (clang; not part of make test)
 
 BUILD   ?= build
 NOSIMD  ?= 0
@@ -42,7 +43,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/%)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-.PHONY: all test bench check-asan clean demo
+.PHONY: all test bench check-asan clean demo fuzz
 all: $(LIB) $(BUILD)/haq
 
 $(BUILD)/%_avx2.o: %_avx2.c
@@ -79,6 +80,23 @@ check-asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  test
+
+# Fuzz targets: the library rebuilt with clang's fuzzer instrumentation and sanitizers, linked
+# with libFuzzer's main. For AFL++, build the same sources with afl-clang-fast and a driver.
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+FUZZ_LIB_SRC := data/inflate.c data/zip.c data/jpeg.c data/jpeg_avx2.c data/image.c nn/error.c nn/cpu.c
+ifeq ($(NOSIMD),1)
+  FUZZ_LIB_SRC := $(filter-out %_avx2.c,$(FUZZ_LIB_SRC))
+endif
+fuzz: $(FUZZ_BIN)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(FUZZ_FLAGS) \
+	  $(if $(filter 1,$(NOSIMD)),-DHAQ_NOSIMD,$(SIMD_FLAGS)) -pthread -o $@ $^ -lm
 
 clean:
 	rm -rf $(BUILD)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "data/cmd.h"
+#include "data/cmd_decode.h"
 #include "hw/cmd_hw.h"
 #include "nn/cmd.h"
 #include "nn/cpu.h"
@@ -30,9 +31,12 @@ struct command {
 static const struct command commands[] = {
     {"train", data_cmd_train, "train a full-precision network on a data set"},
     {"eval", data_cmd_eval, "top-1/top-5 of a checkpoint on a data set's held-out split"},
+    {"import", data_cmd_import, "convert PyTorch weights (.pth) into a checkpoint"},
+    {"predict", data_cmd_predict, "logits of a network for inputs in a .npy file"},
     {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
     {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
+    {"decode", data_cmd_decode, "decode a JPEG to PPM/PGM"},
 };
 
 static void usage(FILE *f) {

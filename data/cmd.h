@@ -5,5 +5,7 @@
 
 int data_cmd_train(int argc, char **argv);
 int data_cmd_eval(int argc, char **argv);
+int data_cmd_import(int argc, char **argv);
+int data_cmd_predict(int argc, char **argv);
 
 #endif

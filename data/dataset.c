@@ -6,27 +6,6 @@
 
 #include "nn/error.h"
 
-int data_image_reserve(struct data_image *im, int h, int w, int c) {
-    size_t need = (size_t)h * w * c;
-    if (h < 1 || w < 1 || c < 1 || need / (size_t)h / (size_t)w != (size_t)c)
-        return nn_err("image size %dx%dx%d is invalid", h, w, c);
-    if (need > im->cap) {
-        uint8_t *p = realloc(im->pix, need);
-        if (!p) return nn_err("out of memory for a %dx%d image", h, w);
-        im->pix = p;
-        im->cap = need;
-    }
-    im->h = h;
-    im->w = w;
-    im->c = c;
-    return 0;
-}
-
-void data_image_free(struct data_image *im) {
-    free(im->pix);
-    memset(im, 0, sizeof *im);
-}
-
 int data_spec_options(const char *spec, const char *opts, const char *const *keys, long *vals) {
     const char *p = opts;
     while (p && *p) {

@@ -12,18 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image.h"
+
 enum data_split { DATA_TRAIN = 0, DATA_VAL = 1 };
-
-/* An 8-bit image: h×w×c bytes, row-major HWC. `pix` is owned by the image (data_image_free)
- * and reused across loads when large enough. */
-struct data_image {
-    int h, w, c;
-    uint8_t *pix;
-    size_t cap;
-};
-
-int data_image_reserve(struct data_image *im, int h, int w, int c);
-void data_image_free(struct data_image *im);
 
 struct data_source;
 struct data_source_ops {

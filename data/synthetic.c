@@ -76,7 +76,7 @@ static int synth_load(struct data_source *s, int split, size_t idx, struct data_
     if (split < 0 || split > 1 || idx >= s->count[split])
         return nn_err("synthetic: image %zu of split %d out of range", idx, split);
     int S = sy->size;
-    if (data_image_reserve(im, S, S, 3)) return -1;
+    if (data_image_alloc(im, S, S, 3)) return -1;
     struct nn_rng r;
     nn_rng_seed(&r, image_seed(sy->seed, split, idx));
     int k = (int)nn_rng_below(&r, (uint64_t)sy->classes);
@@ -108,7 +108,7 @@ static int synth_load(struct data_source *s, int split, size_t idx, struct data_
     }
     for (size_t i = 0; i < (size_t)S * S * 3; i++) {
         float p = 128.0f + 70.0f * (v[i] + 0.2f * (float)nn_rng_normal(&r));
-        im->pix[i] = (uint8_t)(p < 0.0f ? 0.0f : p > 255.0f ? 255.0f : p + 0.5f);
+        im->px[i] = (uint8_t)(p < 0.0f ? 0.0f : p > 255.0f ? 255.0f : p + 0.5f);
     }
     free(v);
     return 0;
@@ -169,7 +169,7 @@ int data_open_synthetic(const char *spec, const char *opts, struct data_source *
         }
         for (size_t p = 0; p < (size_t)im.h * im.w; p++, n++)
             for (int c = 0; c < 3; c++) {
-                double x = im.pix[p * 3 + c] / 255.0;
+                double x = im.px[p * 3 + c] / 255.0;
                 sum[c] += x;
                 sq[c] += x * x;
             }

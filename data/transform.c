@@ -41,7 +41,7 @@ void data_resample(const struct data_image *im, double x0, double y0, double sw,
                 float acc[4] = {0, 0, 0, 0};
                 for (int yy = ya; yy < yb; yy++)
                     for (int xx = xa; xx < xb; xx++)
-                        for (int c = 0; c < C; c++) acc[c] += im->pix[((size_t)yy * im->w + xx) * C + c];
+                        for (int c = 0; c < C; c++) acc[c] += im->px[((size_t)yy * im->w + xx) * C + c];
                 float inv = 1.0f / (float)((yb - ya) * (xb - xa));
                 for (int c = 0; c < C; c++) out[((size_t)y * ow + x) * C + c] = acc[c] * inv;
             }
@@ -60,10 +60,10 @@ void data_resample(const struct data_image *im, double x0, double y0, double sw,
             if (fx > im->w - 1) fx = im->w - 1;
             int x1 = (int)fx, x2 = x1 + 1 < im->w ? x1 + 1 : x1;
             float wx = (float)(fx - x1);
-            const uint8_t *p11 = im->pix + ((size_t)y1 * im->w + x1) * C;
-            const uint8_t *p12 = im->pix + ((size_t)y1 * im->w + x2) * C;
-            const uint8_t *p21 = im->pix + ((size_t)y2 * im->w + x1) * C;
-            const uint8_t *p22 = im->pix + ((size_t)y2 * im->w + x2) * C;
+            const uint8_t *p11 = im->px + ((size_t)y1 * im->w + x1) * C;
+            const uint8_t *p12 = im->px + ((size_t)y1 * im->w + x2) * C;
+            const uint8_t *p21 = im->px + ((size_t)y2 * im->w + x1) * C;
+            const uint8_t *p22 = im->px + ((size_t)y2 * im->w + x2) * C;
             for (int c = 0; c < C; c++) {
                 float top = p11[c] + wx * (p12[c] - p11[c]);
                 float bot = p21[c] + wx * (p22[c] - p21[c]);
@@ -129,7 +129,7 @@ void data_transform_apply(const struct data_transform *t, const struct data_imag
                 for (int c = 0; c < C; c++)
                     d[c] = (sy < 0 || sy >= oh || sx < 0 || sx >= ow) ? 0.0f
                            : src                                    ? src[o + c]
-                                                                    : (float)im->pix[o + c];
+                                                                    : (float)im->px[o + c];
             }
         free(full);
         finish(t, out, flip);
