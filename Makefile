@@ -81,13 +81,14 @@ check-asan:
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  test
 
-# Fuzz targets: the library rebuilt with clang's fuzzer instrumentation and sanitizers, linked
-# with libFuzzer's main. For AFL++, build the same sources with afl-clang-fast and a driver.
+# Fuzz targets: the data and nn sources rebuilt with clang's fuzzer instrumentation and
+# sanitizers, linked with libFuzzer's main. The SIMD flags go on every file (a fuzz binary is
+# for the machine that builds it). For AFL++, build the same sources with afl-clang-fast.
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
-FUZZ_LIB_SRC := data/inflate.c data/zip.c data/jpeg.c data/jpeg_avx2.c data/image.c nn/error.c nn/cpu.c
+FUZZ_LIB_SRC := $(wildcard data/*.c nn/*.c)
 ifeq ($(NOSIMD),1)
   FUZZ_LIB_SRC := $(filter-out %_avx2.c,$(FUZZ_LIB_SRC))
 endif

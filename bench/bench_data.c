@@ -154,10 +154,10 @@ int main(void) {
             dj_mb_s = (double)total_bytes * drep / net / 1e6;
         }
     }
-    printf("bench=jpeg w=%d h=%d files=%d bytes=%zu isa=%s img_s=%.1f mb_s=%.2f mpx_s=%.1f "
-           "djpeg_img_s=%.1f djpeg_mb_s=%.2f ratio=%.2f\n",
-           W, H, NIMG, total_bytes, nn_isa_name(nn_isa()), img_s, mb_s, mpx_s, dj_img_s, dj_mb_s,
-           dj_mb_s > 0 ? mb_s / dj_mb_s : 0.0);
+    printf("bench=jpeg img_s=%.1f mb_s=%.2f djpeg_mb_s=%.2f ratio=%.2f mpx_s=%.1f "
+           "djpeg_img_s=%.1f w=%d h=%d files=%d bytes=%zu isa=%s\n",
+           img_s, mb_s, dj_mb_s, dj_mb_s > 0 ? mb_s / dj_mb_s : 0.0, mpx_s, dj_img_s, W, H, NIMG,
+           total_bytes, nn_isa_name(nn_isa()));
 
     if (access("/usr/bin/tjbench", X_OK) == 0) {
         /* tjbench prints "Throughput: X Megapixels/sec" for decompression of file 0 */

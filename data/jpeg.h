@@ -7,7 +7,8 @@
  * LL&M "islow" algorithm: 13-bit constants, 2 extra bits after the column pass), triangular
  * ("fancy") upsampling for 2:1 chroma (h2v1, h1v2, h2v2) and replication for other ratios,
  * YCbCr → RGB with 16-bit fixed-point JFIF equations, CMYK → RGB as R = C·K/255 (Adobe files
- * store inverted CMYK; YCCK goes through YCbCr → inverted CMY first).
+ * store inverted CMYK; YCCK goes through YCbCr → inverted CMY first). Decoding at 1/2, 1/4 or
+ * 1/8 of the size (data_jpeg_set_scale) follows libjpeg's scale_denom.
  *
  * Damaged data: a missing or corrupt tail, a bad Huffman code or a missing restart marker is not
  * an error. As libjpeg does, the entropy-coded segment concerned is read on as zero bits and the
