@@ -11,6 +11,7 @@
 #include "hw/size.h"
 #include "nn/cli.h"
 #include "nn/error.h"
+#include "nn/checkpoint.h"
 #include "nn/models.h"
 #include "quant/policy.h"
 
@@ -169,9 +170,13 @@ int hw_cmd_hw(int argc, char **argv) {
         fputs(text, stdout);
         return 0;
     }
-    if (model_file)
-        return fail("--model needs checkpoint metadata, which this build does not read yet; "
-                    "use --arch");
+    if (model_file) { /* the architecture and input size from the checkpoint's metadata */
+        struct nn_st_file f;
+        if (nn_st_open(model_file, &f)) return fail(nn_errmsg());
+        int bad = nn_ckpt_cfg(&f, model_file, &cfg);
+        nn_st_close(&f);
+        if (bad) return fail(nn_errmsg());
+    }
     if (!cfg.arch) {
         fprintf(stderr, "haq hw: --arch or --model is required\n%s", usage_text);
         return 2;

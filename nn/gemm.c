@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,12 @@
 /* Blocking for a core with 32 KiB L1d and 512 KiB L2 (Zen 3; fine on Haswell-class cores):
  * a KC×NR B sliver is 16 KiB (L1), an MC×KC A block 72 KiB (L2), a KC×NC B panel 4 MiB (L3).
  * MC = 72 measured a little faster than 144 and 216 at n = 512; KC = 320 or 384 no better. */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 #define KC 256
 #define MC 72
 #define NC 4080
@@ -84,9 +91,12 @@ struct gemm {
     nn_gemm_pack_a_fn pack_a_full; /* NULL: portable packing */
 };
 
-/* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row slivers, zero-padding the last one. */
-static void pack_a(const struct gemm *g, int i0, int mc, int p0, int kc, float *restrict dst) {
-    for (int s = 0; s < mc; s += MR) {
+/* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row slivers, zero-padding the last one; only the
+ * slivers q with q % step == first (threads packing one block together). */
+static void pack_a(const struct gemm *g, int i0, int mc, int p0, int kc, float *restrict base,
+                   int first, int step) {
+    for (int s = first * MR; s < mc; s += step * MR) {
+        float *dst = base + (size_t)(s / MR) * kc * MR;
         int mr = mc - s < MR ? mc - s : MR;
         if (!g->ta) {
             const float *rows[MR];
@@ -106,7 +116,6 @@ static void pack_a(const struct gemm *g, int i0, int mc, int p0, int kc, float *
             for (int p = 0; p < kc; p++, src += g->lda)
                 for (int r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? src[r] : 0.0f;
         }
-        dst += (size_t)kc * MR;
     }
 }
 
@@ -158,62 +167,101 @@ static void apply_epi(const struct nn_gemm_epi *epi, float *c, int ldc, int rows
     }
 }
 
-/* C[m0:m1, n0:n1] = alpha · op(A)[m0:m1, k0:k1] · op(B)[k0:k1, n0:n1] + beta · C on the
- * calling thread (k1 > k0); c points at element (m0, n0) of the output. Returns -1 if packing
- * memory is unavailable (C untouched). */
-static int gemm_block(const struct gemm *g, int m0, int m1, int n0, int n1, int k0, int k1,
-                      float beta, float *c, int ldc, int with_epi) {
+/* The macro-kernel: the mc×nc block of C at c (columns from j0 of the whole C, for the bias)
+ * from a packed A block and a packed B panel of depth kc; C = alpha·A·B + b_eff·C, then the
+ * epilogue when epi is set (the last depth block). */
+static void macro_kernel(const struct gemm *g, int mc, int nc, int kc, const float *ap,
+                         const float *bp, float *c, int ldc, float b_eff,
+                         const struct nn_gemm_epi *epi, int j0) {
+    float tile[MR * NR] __attribute__((aligned(64)));
+    for (int jr = 0; jr < nc; jr += NR) {
+        int nr = nc - jr < NR ? nc - jr : NR;
+        const float *bs = bp + (size_t)jr * kc;
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = mc - ir < MR ? mc - ir : MR;
+            const float *as = ap + (size_t)ir * kc;
+            float *cc = c + (size_t)ir * ldc + jr;
+            if (mr == MR && nr == NR) {
+                g->ukr(kc, as, bs, cc, ldc, g->alpha, b_eff);
+            } else {
+                g->ukr(kc, as, bs, tile, NR, g->alpha, 0.0f);
+                for (int i = 0; i < mr; i++)
+                    for (int j = 0; j < nr; j++) {
+                        float *d = cc + (size_t)i * ldc + j;
+                        *d = b_eff != 0.0f ? tile[i * NR + j] + b_eff * *d : tile[i * NR + j];
+                    }
+            }
+            if (epi) apply_epi(epi, cc, ldc, mr, nr, j0 + jr);
+        }
+    }
+}
+
+/* Packing buffers of this thread for an A block of up to mcap rows and a B panel of up to
+ * ncap columns at depth kcap; NULL pointers when memory is short. */
+static void block_bufs(int mcap, int ncap, int kcap, float **ap, float **bp) {
     struct packbuf *pb = thread_bufs();
-    if (!pb) return -1;
-    int mcap = m1 - m0 < MC ? m1 - m0 : MC;
-    int ncap = n1 - n0 < NC ? n1 - n0 : NC;
-    int kcap = k1 - k0 < KC ? k1 - k0 : KC;
+    *ap = *bp = NULL;
+    if (!pb) return;
     size_t need_a = (size_t)((mcap + MR - 1) / MR) * MR * kcap;
     size_t need_b = (size_t)((ncap + NR - 1) / NR) * NR * kcap;
-    float *ap = grow(&pb->ap, &pb->ap_cap, need_a ? need_a : 1);
-    float *bp = grow(&pb->bp, &pb->bp_cap, need_b ? need_b : 1);
-    if (!ap || !bp) return -1;
-    float tile[MR * NR] __attribute__((aligned(64)));
-    const struct nn_gemm_epi *epi = with_epi ? g->epi : NULL;
+    if (mcap > 0) *ap = grow(&pb->ap, &pb->ap_cap, need_a ? need_a : 1);
+    *bp = grow(&pb->bp, &pb->bp_cap, need_b ? need_b : 1);
+}
 
+static int imin(int a, int b) { return a < b ? a : b; }
+
+/* C[m0:m1, n0:n1] = alpha · op(A)[m0:m1, k0:k1] · op(B)[k0:k1, n0:n1] + beta · C on the
+ * calling thread (k1 > k0); c points at element (m0, n0) of the output. Without packing
+ * memory the block is computed by the reference loops instead. */
+static void gemm_block(const struct gemm *g, int m0, int m1, int n0, int n1, int k0, int k1,
+                       float beta, float *c, int ldc, int with_epi) {
+    float *ap, *bp;
+    block_bufs(imin(m1 - m0, MC), imin(n1 - n0, NC), imin(k1 - k0, KC), &ap, &bp);
+    const struct nn_gemm_epi *epi = with_epi ? g->epi : NULL;
+    if (!ap || !bp) {
+        const float *a = g->ta ? g->a + (size_t)k0 * g->lda + m0 : g->a + (size_t)m0 * g->lda + k0;
+        const float *b = g->tb ? g->b + (size_t)n0 * g->ldb + k0 : g->b + (size_t)k0 * g->ldb + n0;
+        struct nn_gemm_epi shifted;
+        if (epi) {
+            shifted = *epi;
+            if (shifted.bias) shifted.bias += n0;
+        }
+        nn_sgemm_ref(g->ta, g->tb, m1 - m0, n1 - n0, k1 - k0, g->alpha, a, g->lda, b, g->ldb,
+                     beta, c, ldc, epi ? &shifted : NULL);
+        return;
+    }
     for (int jc = n0; jc < n1; jc += NC) {
-        int nc = n1 - jc < NC ? n1 - jc : NC;
+        int nc = imin(n1 - jc, NC);
         for (int pc = k0; pc < k1; pc += KC) {
-            int kc = k1 - pc < KC ? k1 - pc : KC;
-            float b_eff = pc == k0 ? beta : 1.0f;
-            int last = pc + KC >= k1;
+            int kc = imin(k1 - pc, KC);
             pack_b(g, pc, kc, jc, nc, bp);
             for (int ic = m0; ic < m1; ic += MC) {
-                int mc = m1 - ic < MC ? m1 - ic : MC;
-                pack_a(g, ic, mc, pc, kc, ap);
-                for (int jr = 0; jr < nc; jr += NR) {
-                    int nr = nc - jr < NR ? nc - jr : NR;
-                    const float *bs = bp + (size_t)jr * kc;
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int mr = mc - ir < MR ? mc - ir : MR;
-                        const float *as = ap + (size_t)ir * kc;
-                        float *cc = c + (size_t)(ic - m0 + ir) * ldc + (jc - n0 + jr);
-                        if (mr == MR && nr == NR) {
-                            g->ukr(kc, as, bs, cc, ldc, g->alpha, b_eff);
-                        } else {
-                            g->ukr(kc, as, bs, tile, NR, g->alpha, 0.0f);
-                            for (int i = 0; i < mr; i++)
-                                for (int j = 0; j < nr; j++) {
-                                    float *d = cc + (size_t)i * ldc + j;
-                                    *d = b_eff != 0.0f ? tile[i * NR + j] + b_eff * *d
-                                                       : tile[i * NR + j];
-                                }
-                        }
-                        if (last && epi) apply_epi(epi, cc, ldc, mr, nr, jc + jr);
-                    }
-                }
+                int mc = imin(m1 - ic, MC);
+                pack_a(g, ic, mc, pc, kc, ap, 0, 1);
+                macro_kernel(g, mc, nc, kc, ap, bp, c + (size_t)(ic - m0) * ldc + (jc - n0), ldc,
+                             pc == k0 ? beta : 1.0f, pc + KC >= k1 ? epi : NULL, jc);
             }
         }
     }
-    return 0;
 }
 
 /* ---- threading ----------------------------------------------------------------------------- */
+
+/* A spinning barrier for the threads of one region (all of them are running). */
+struct barrier {
+    atomic_int count, gen;
+    int n;
+};
+
+static void barrier_wait(struct barrier *b) {
+    int gen = atomic_load_explicit(&b->gen, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->n - 1) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->gen, 1, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&b->gen, memory_order_acquire) == gen) cpu_relax();
+}
 
 struct job {
     const struct gemm *g;
@@ -223,8 +271,42 @@ struct job {
     int tm, tn; /* grid of thread blocks; tm·tn = nth (ksplit: 1×1) */
     int ksplit; /* > 1: split k into that many parts, partial sums in part[] */
     float *part;
-    int fail;
+    float *shared_a[2]; /* coop: two A blocks all threads pack together and share */
+    int coop_njc;       /* coop: column blocks every thread steps through */
+    struct barrier bar;
 };
+
+/* The columns [n0, n1) of C for every row, with the A blocks packed by all threads together
+ * (each packs every nth sliver) into a shared buffer: square products split over columns then
+ * pack A once instead of once per thread. The two buffers alternate, so one barrier per block
+ * suffices: a thread can only start refilling a buffer after everyone has passed the barrier
+ * of the block that followed it, i.e. finished computing with it. Every thread walks the same
+ * (column block, depth block, row block) sequence, idle where it has no columns. */
+static void gemm_coop(struct job *j, int tid, int nth, int n0, int n1) {
+    const struct gemm *g = j->g;
+    float *own_a, *bp;
+    block_bufs(0, imin(n1 - n0, NC), imin(g->k, KC), &own_a, &bp);
+    int iter = 0, have = bp != NULL && n1 > n0;
+    for (int q = 0; q < j->coop_njc; q++) {
+        int jc = n0 + q * NC, nc = have ? imin(n1 - jc, NC) : 0;
+        if (nc < 0) nc = 0;
+        for (int pc = 0; pc < g->k; pc += KC) {
+            int kc = imin(g->k - pc, KC);
+            if (nc > 0) pack_b(g, pc, kc, jc, nc, bp);
+            for (int ic = 0; ic < g->m; ic += MC, iter++) {
+                int mc = imin(g->m - ic, MC);
+                float *ap = j->shared_a[iter & 1];
+                pack_a(g, ic, mc, pc, kc, ap, tid, nth);
+                barrier_wait(&j->bar);
+                if (nc > 0)
+                    macro_kernel(g, mc, nc, kc, ap, bp, j->c + (size_t)ic * j->ldc + jc, j->ldc,
+                                 pc == 0 ? j->beta : 1.0f, pc + KC >= g->k ? g->epi : NULL, jc);
+            }
+        }
+    }
+    if (!bp && n1 > n0) /* no memory for this thread's B panel: its columns the slow way */
+        gemm_block(g, 0, g->m, n0, n1, 0, g->k, j->beta, j->c + n0, j->ldc, 1);
+}
 
 static void grid_task(void *p, int tid, int nth) {
     struct job *j = p;
@@ -233,17 +315,21 @@ static void grid_task(void *p, int tid, int nth) {
         size_t k0, k1;
         nn_split((size_t)g->k, nth, tid, 8, &k0, &k1);
         float *dst = j->part + (size_t)tid * g->m * g->n;
-        if (gemm_block(g, 0, g->m, 0, g->n, (int)k0, (int)k1, 0.0f, dst, g->n, 0)) j->fail = 1;
+        if (k1 > k0) gemm_block(g, 0, g->m, 0, g->n, (int)k0, (int)k1, 0.0f, dst, g->n, 0);
+        else memset(dst, 0, (size_t)g->m * g->n * sizeof(float));
         return;
     }
     int bi = tid / j->tn, bj = tid % j->tn;
     size_t m0, m1, n0, n1;
     nn_split((size_t)g->m, j->tm, bi, MR, &m0, &m1);
     nn_split((size_t)g->n, j->tn, bj, NR, &n0, &n1);
+    if (j->shared_a[0]) {
+        gemm_coop(j, tid, nth, (int)n0, (int)n1);
+        return;
+    }
     if (m0 >= m1 || n0 >= n1) return;
-    float *cc = j->c + m0 * (size_t)j->ldc + n0;
-    if (gemm_block(g, (int)m0, (int)m1, (int)n0, (int)n1, 0, g->k, j->beta, cc, j->ldc, 1))
-        j->fail = 1;
+    gemm_block(g, (int)m0, (int)m1, (int)n0, (int)n1, 0, g->k, j->beta,
+               j->c + m0 * (size_t)j->ldc + n0, j->ldc, 1);
 }
 
 static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
@@ -294,18 +380,15 @@ void nn_sgemm_ex(int nth, int ta, int tb, int m, int n, int k, float alpha, cons
         if (by_work < nth) nth = by_work < 1 ? 1 : by_work;
     }
     if (nth == 1) {
-        if (gemm_block(&g, 0, m, 0, n, 0, k, beta, c, ldc, 1) == 0) return;
-        nn_sgemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
+        gemm_block(&g, 0, m, 0, n, 0, k, beta, c, ldc, 1);
         return;
     }
-    struct job j = {&g, beta, c, ldc, 1, 1, 1, NULL, 0};
+    struct job j = {&g, beta, c, ldc, 1, 1, 1, NULL, {NULL, NULL}, 0, {0, 0, nth}};
     if ((long)m * n < 16384L * nth && k >= 64 * nth) {
-        j.ksplit = nth;
         j.part = malloc((size_t)nth * m * n * sizeof(float));
-    }
-    if (j.ksplit > 1 && j.part) {
-        nn_pool_run(grid_task, &j, nth);
-        if (!j.fail) {
+        if (j.part) {
+            j.ksplit = nth;
+            nn_pool_run(grid_task, &j, nth);
             for (int i = 0; i < m; i++) {
                 float *ci = c + (size_t)i * ldc;
                 for (int jj = 0; jj < n; jj++) {
@@ -315,19 +398,33 @@ void nn_sgemm_ex(int nth, int ta, int tb, int m, int n, int k, float alpha, cons
                 }
             }
             if (epi) apply_epi(epi, c, ldc, m, n, 0);
+            free(j.part);
+            return;
         }
-        free(j.part);
-        if (!j.fail) return;
-        /* Out of memory for packing: C is untouched, the reference path still works. */
-        nn_sgemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
-        return;
     }
-    free(j.part);
-    j.ksplit = 1;
-    j.part = NULL;
     choose_grid(m, n, nth, &j.tm, &j.tn);
+    if (j.tm == 1 && m > MC) {
+        /* split over columns: share the packing of A (see gemm_coop) */
+        size_t ablock = (size_t)MC * KC;
+        float *bufs = aligned_alloc(64, 2 * ablock * sizeof(float));
+        if (bufs) {
+            j.shared_a[0] = bufs;
+            j.shared_a[1] = bufs + ablock;
+            size_t n0, n1, widest = 0;
+            for (int t = 0; t < nth; t++) {
+                nn_split((size_t)n, nth, t, NR, &n0, &n1);
+                if (n1 - n0 > widest) widest = n1 - n0;
+            }
+            j.coop_njc = (int)((widest + NC - 1) / NC);
+            if (j.coop_njc < 1) j.coop_njc = 1;
+            /* the barriers need every thread running at once; else the plain split */
+            int ran = nn_pool_run_parallel(grid_task, &j, nth) == 0;
+            free(bufs);
+            if (ran) return;
+            j.shared_a[0] = j.shared_a[1] = NULL;
+        }
+    }
     nn_pool_run(grid_task, &j, nth);
-    if (j.fail) nn_sgemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi);
 }
 
 void nn_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -149,6 +149,9 @@ int nn_pool_size(void) {
     return P.size;
 }
 
+/* Publish a region to the workers, run tid 0, wait for the rest; the caller owns P.busy. */
+static void run_owned(nn_pool_fn fn, void *arg, int nth, int size);
+
 void nn_pool_run(nn_pool_fn fn, void *arg, int nth) {
     int size = nn_pool_size();
     if (nth > size) nth = size;
@@ -162,6 +165,25 @@ void nn_pool_run(nn_pool_fn fn, void *arg, int nth) {
         in_region = saved;
         return;
     }
+    run_owned(fn, arg, nth, size);
+}
+
+int nn_pool_run_parallel(nn_pool_fn fn, void *arg, int nth) {
+    int size = nn_pool_size();
+    if (nth > size || nth < 1 || in_region) return -1;
+    if (nth == 1) {
+        in_region = 1;
+        fn(arg, 0, 1);
+        in_region = 0;
+        return 0;
+    }
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&P.busy, &expect, 1)) return -1;
+    run_owned(fn, arg, nth, size);
+    return 0;
+}
+
+static void run_owned(nn_pool_fn fn, void *arg, int nth, int size) {
     P.fn = fn;
     P.arg = arg;
     P.nth = nth;

@@ -29,6 +29,11 @@ int nn_pool_size(void);
 /* Run fn for tid = 0 … nth−1 and wait for all; nth is clamped to [1, pool size]. */
 void nn_pool_run(nn_pool_fn fn, void *arg, int nth);
 
+/* As nn_pool_run, but only when all nth tids can run at once on distinct threads (so fn may
+ * synchronize them with barriers): returns 0 after running, or −1 without calling fn when the
+ * pool is smaller, busy, or the caller is itself inside a region. */
+int nn_pool_run_parallel(nn_pool_fn fn, void *arg, int nth);
+
 /* The part [*lo, *hi) of [0, n) that part i of `parts` equal contiguous parts owns. When
  * `align` > 1 the cut points fall on multiples of align (the last part takes the rest). */
 void nn_split(size_t n, int parts, int i, size_t align, size_t *lo, size_t *hi);
