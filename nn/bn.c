@@ -115,9 +115,9 @@ static void chan_map(struct chan_job *j) { nn_pool_run(map_task, j, chan_threads
 /* ---- kernels ---------------------------------------------------------------------------------- */
 
 static void k_sum(const struct chan_job *j, size_t off, size_t nrows, int width, int c0, int cn,
-                  float *fs) {
+                  float *restrict fs) {
     for (size_t r = 0; r < nrows; r++) {
-        const float *x = j->a + off + r * (size_t)width + c0;
+        const float *restrict x = j->a + off + r * (size_t)width + c0;
         for (int c = 0; c < cn; c++) fs[c] += x[c];
     }
 }
@@ -126,13 +126,14 @@ static void k_sum(const struct chan_job *j, size_t off, size_t nrows, int width,
  * sums of centred values keep float partials accurate when the mean dwarfs the spread. */
 static void k_sum_sq(const struct chan_job *j, size_t off, size_t nrows, int width, int c0,
                      int cn, float *fs) {
-    const float *K = j->p + c0;
+    const float *restrict K = j->p + c0;
+    float *restrict s1 = fs, *restrict s2 = fs + cn;
     for (size_t r = 0; r < nrows; r++) {
-        const float *x = j->a + off + r * (size_t)width + c0;
+        const float *restrict x = j->a + off + r * (size_t)width + c0;
         for (int c = 0; c < cn; c++) {
             float d = x[c] - K[c];
-            fs[c] += d;
-            fs[cn + c] += d * d;
+            s1[c] += d;
+            s2[c] += d * d;
         }
     }
 }
@@ -141,8 +142,25 @@ static void k_sum_sq(const struct chan_job *j, size_t off, size_t nrows, int wid
  * the same comparisons nn_relu/nn_relu6 make. */
 static inline float act_grad(float z, float g, enum nn_act act) {
     if (act == NN_ACT_RELU) return z > 0.0f ? g : 0.0f;
-    if (act == NN_ACT_RELU6) return (z > 0.0f && z < 6.0f) ? g : 0.0f;
+    if (act == NN_ACT_RELU6) return ((z > 0.0f) & (z < 6.0f)) ? g : 0.0f; /* no branch: & */
     return g;
+}
+
+/* The loops below name every stream through restrict pointers and keep the activation and
+ * accumulate choices outside the element loop, so the compiler vectorizes them (without that
+ * it falls back to scalar code: nine float streams exceed its run-time alias checks). */
+
+/* One row of the backward sums for a fixed act (a constant after inlining). */
+static inline void bn_sums_row(float *restrict s1, float *restrict s2, const float *restrict dy,
+                               const float *restrict x, const float *restrict scale,
+                               const float *restrict shift, const float *restrict mean, int cn,
+                               enum nn_act act) {
+    for (int c = 0; c < cn; c++) {
+        float xv = x[c], d = dy[c];
+        float g = act_grad(xv * scale[c] + shift[c], d, act);
+        s1[c] += g;
+        s2[c] += g * (xv - mean[c]);
+    }
 }
 
 /* Σ g and Σ g·(x − mean), g = dy·act'(z), z = x·scale + shift exactly as the forward
@@ -153,37 +171,21 @@ static void k_bn_bwd_sums(const struct chan_job *j, size_t off, size_t nrows, in
     for (size_t r = 0; r < nrows; r++) {
         size_t o = off + r * (size_t)width + c0;
         const float *dy = j->a + o, *x = j->b + o;
-        switch (j->act) {
-        case NN_ACT_NONE:
-            for (int c = 0; c < cn; c++) {
-                fs[c] += dy[c];
-                fs[cn + c] += dy[c] * (x[c] - mean[c]);
-            }
-            break;
-        case NN_ACT_RELU:
-            for (int c = 0; c < cn; c++) {
-                float g = act_grad(x[c] * scale[c] + shift[c], dy[c], NN_ACT_RELU);
-                fs[c] += g;
-                fs[cn + c] += g * (x[c] - mean[c]);
-            }
-            break;
-        case NN_ACT_RELU6:
-            for (int c = 0; c < cn; c++) {
-                float g = act_grad(x[c] * scale[c] + shift[c], dy[c], NN_ACT_RELU6);
-                fs[c] += g;
-                fs[cn + c] += g * (x[c] - mean[c]);
-            }
-            break;
-        }
+        if (j->act == NN_ACT_RELU6)
+            bn_sums_row(fs, fs + cn, dy, x, scale, shift, mean, cn, NN_ACT_RELU6);
+        else if (j->act == NN_ACT_RELU)
+            bn_sums_row(fs, fs + cn, dy, x, scale, shift, mean, cn, NN_ACT_RELU);
+        else
+            bn_sums_row(fs, fs + cn, dy, x, scale, shift, mean, cn, NN_ACT_NONE);
     }
 }
 
 /* out = act(a·scale + shift), p = [scale | shift]. */
 static void k_affine(const struct chan_job *j, size_t off, size_t nrows, int width) {
-    const float *scale = j->p, *shift = j->p + j->W;
+    const float *restrict scale = j->p, *restrict shift = j->p + j->W;
     for (size_t r = 0; r < nrows; r++) {
-        const float *x = j->a + off + r * (size_t)width;
-        float *y = j->out + off + r * (size_t)width;
+        const float *restrict x = j->a + off + r * (size_t)width;
+        float *restrict y = j->out + off + r * (size_t)width;
         switch (j->act) {
         case NN_ACT_NONE:
             for (int c = 0; c < width; c++) y[c] = x[c] * scale[c] + shift[c];
@@ -198,6 +200,20 @@ static void k_affine(const struct chan_job *j, size_t off, size_t nrows, int wid
     }
 }
 
+/* One row of dx (+)= k1·g + k2·(x − mean) + k3, g = dy·act'(x·scale + shift), for a fixed act
+ * and accumulate flag (constants after inlining). */
+static inline void bn_dx_row(float *restrict dx, const float *restrict dy, const float *restrict x,
+                             const float *restrict k1, const float *restrict k2,
+                             const float *restrict k3, const float *restrict scale,
+                             const float *restrict shift, const float *restrict mean, int width,
+                             enum nn_act act, int accum) {
+    for (int c = 0; c < width; c++) {
+        float g = act_grad(x[c] * scale[c] + shift[c], dy[c], act);
+        float v = k1[c] * g + k2[c] * (x[c] - mean[c]) + k3[c];
+        dx[c] = accum ? dx[c] + v : v;
+    }
+}
+
 /* dx (+)= k1·g + k2·(x − mean) + k3 with g = dy·act'(x·scale + shift): a = dy, b = x,
  * p = [k1 | k2 | k3 | scale | shift | mean]. Centring x before the multiply keeps the
  * result accurate when the mean is large against the spread. */
@@ -209,11 +225,17 @@ static void k_bn_dx(const struct chan_job *j, size_t off, size_t nrows, int widt
         size_t o = off + r * (size_t)width;
         const float *dy = j->a + o, *x = j->b + o;
         float *dx = j->out + o;
-        for (int c = 0; c < width; c++) {
-            float g = act_grad(x[c] * scale[c] + shift[c], dy[c], j->act);
-            float v = k1[c] * g + k2[c] * (x[c] - mean[c]) + k3[c];
-            dx[c] = j->accum ? dx[c] + v : v;
+#define ROW(act, accum) bn_dx_row(dx, dy, x, k1, k2, k3, scale, shift, mean, width, act, accum)
+        if (j->accum) {
+            if (j->act == NN_ACT_RELU6) ROW(NN_ACT_RELU6, 1);
+            else if (j->act == NN_ACT_RELU) ROW(NN_ACT_RELU, 1);
+            else ROW(NN_ACT_NONE, 1);
+        } else {
+            if (j->act == NN_ACT_RELU6) ROW(NN_ACT_RELU6, 0);
+            else if (j->act == NN_ACT_RELU) ROW(NN_ACT_RELU, 0);
+            else ROW(NN_ACT_NONE, 0);
         }
+#undef ROW
     }
 }
 

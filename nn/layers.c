@@ -42,7 +42,7 @@ static void act_bwd_range(void *p, size_t lo, size_t hi, int tid) {
     for (size_t i = lo; i < hi; i++) {
         float g = j->a[i], y = j->b[i];
         if (j->act == NN_ACT_RELU) g = y > 0.0f ? g : 0.0f;
-        else if (j->act == NN_ACT_RELU6) g = (y > 0.0f && y < 6.0f) ? g : 0.0f;
+        else if (j->act == NN_ACT_RELU6) g = ((y > 0.0f) & (y < 6.0f)) ? g : 0.0f;
         j->out[i] = j->accum ? j->out[i] + g : g;
     }
 }
