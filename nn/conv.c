@@ -131,6 +131,53 @@ static void col2im_rows(void *p, size_t lo, size_t hi, int tid) {
     }
 }
 
+/* The im2col matrix of group g, packed straight from the image into GEMM slivers: row
+ * r = (b·ho + y)·wo + x, column p = (i·kw + j)·cig + c; dst[(p − p0)·6 + r − i0]. */
+struct col_src {
+    const struct nn_conv_shape *s;
+    const float *in;
+    int g;
+};
+
+static void col_pack(const void *ctx, int i0, int mr, int p0, int kc, float *dst) {
+    const struct col_src *cs = ctx;
+    const struct nn_conv_shape *s = cs->s;
+    int cig = s->cin / s->groups;
+    enum { MRW = 6 };
+    for (int r = 0; r < MRW; r++) {
+        if (r >= mr) { /* padding rows of the last sliver */
+            for (int p = 0; p < kc; p++) dst[p * MRW + r] = 0.0f;
+            continue;
+        }
+        int row = i0 + r;
+        int x = row % s->wo, y = (row / s->wo) % s->ho, b = row / (s->wo * s->ho);
+        const float *img = cs->in + (size_t)b * s->h * s->w * s->cin + cs->g * cig;
+        int p = p0, end = p0 + kc;
+        while (p < end) {
+            int tap = p / cig, c = p % cig, run = cig - c;
+            int yy = y * s->stride - s->pad_h + tap / s->kw, j = tap % s->kw;
+            int xx = x * s->stride - s->pad_w + j;
+            int inside = yy >= 0 && yy < s->h && xx >= 0 && xx < s->w;
+            if (inside && s->groups == 1) {
+                /* without groups, the taps j, j+1 … of one kernel row are adjacent pixels,
+                 * so their channels form one contiguous run of the image */
+                int last = s->kw - 1, right = s->w - 1 - (x * s->stride - s->pad_w);
+                if (right < last) last = right;
+                run += (last - j) * cig;
+            }
+            if (run > end - p) run = end - p;
+            float *d = dst + (size_t)(p - p0) * MRW + r;
+            if (!inside) {
+                for (int q = 0; q < run; q++) d[q * MRW] = 0.0f;
+            } else {
+                const float *src = img + ((size_t)yy * s->w + xx) * s->cin + c;
+                for (int q = 0; q < run; q++) d[q * MRW] = src[q];
+            }
+            p += run;
+        }
+    }
+}
+
 /* ---- forward / backward --------------------------------------------------------------------- */
 
 void nn_conv_forward(const struct nn_conv_shape *s, float *out, const float *in, const float *w,
@@ -149,18 +196,15 @@ void nn_conv_forward(const struct nn_conv_shape *s, float *out, const float *in,
         }
         return;
     }
-    int kk = (int)col_k(s), imgs = chunk_images(s);
-    for (int b0 = 0; b0 < s->n; b0 += imgs) {
-        int nb = s->n - b0 < imgs ? s->n - b0 : imgs;
-        int rows = nb * s->ho * s->wo;
-        for (int g = 0; g < s->groups; g++) {
-            struct col_job j = {s, b0, g, in, scratch, NULL, NULL, 0};
-            nn_parallel_for((size_t)nb * s->ho, 4, im2col_rows, &j);
-            struct nn_gemm_epi epi = {bias ? bias + g * cog : NULL, -INFINITY, INFINITY};
-            float *o = out + (size_t)b0 * s->ho * s->wo * s->cout + g * cog;
-            nn_sgemm_ex(0, 0, 0, rows, cog, kk, 1.0f, scratch, kk, w + g * cog, s->cout, 0.0f, o,
-                        s->cout, bias ? &epi : NULL);
-        }
+    /* the im2col matrix never materialized: the GEMM packs it from the image */
+    (void)scratch;
+    int kk = (int)col_k(s), rows = s->n * s->ho * s->wo;
+    for (int g = 0; g < s->groups; g++) {
+        struct col_src cs = {s, in, g};
+        struct nn_gemm_asrc a = {col_pack, &cs};
+        struct nn_gemm_epi epi = {bias ? bias + g * cog : NULL, -INFINITY, INFINITY};
+        nn_sgemm_asrc(0, &a, 0, rows, cog, kk, 1.0f, w + g * cog, s->cout, 0.0f, out + g * cog,
+                      s->cout, bias ? &epi : NULL);
     }
 }
 

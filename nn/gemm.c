@@ -89,6 +89,7 @@ struct gemm {
     const struct nn_gemm_epi *epi;
     nn_gemm_ukr ukr;
     nn_gemm_pack_a_fn pack_a_full; /* NULL: portable packing */
+    const struct nn_gemm_asrc *asrc; /* A from a callback instead of memory */
 };
 
 /* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row slivers, zero-padding the last one; only the
@@ -97,6 +98,10 @@ static void pack_a(const struct gemm *g, int i0, int mc, int p0, int kc, float *
                    int first, int step) {
     for (int s = first * MR; s < mc; s += step * MR) {
         float *dst = base + (size_t)(s / MR) * kc * MR;
+        if (g->asrc) {
+            g->asrc->pack(g->asrc->ctx, i0 + s, mc - s < MR ? mc - s : MR, p0, kc, dst);
+            continue;
+        }
         int mr = mc - s < MR ? mc - s : MR;
         if (!g->ta) {
             const float *rows[MR];
@@ -218,6 +223,35 @@ static void gemm_block(const struct gemm *g, int m0, int m1, int n0, int n1, int
     float *ap, *bp;
     block_bufs(imin(m1 - m0, MC), imin(n1 - n0, NC), imin(k1 - k0, KC), &ap, &bp);
     const struct nn_gemm_epi *epi = with_epi ? g->epi : NULL;
+    if ((!ap || !bp) && g->asrc) {
+        /* no packing memory and no A in memory: pack one sliver at a time on the stack */
+        float sl[MR * 64] __attribute__((aligned(64)));
+        for (int i = m0; i < m1; i += MR) {
+            int mr = imin(m1 - i, MR);
+            for (int jn = n0; jn < n1; jn++) {
+                double acc[MR] = {0};
+                for (int p = k0; p < k1; p += 64) {
+                    int kc = imin(k1 - p, 64);
+                    g->asrc->pack(g->asrc->ctx, i, mr, p, kc, sl);
+                    for (int q = 0; q < kc; q++) {
+                        float bv = g->tb ? g->b[(size_t)jn * g->ldb + p + q]
+                                         : g->b[(size_t)(p + q) * g->ldb + jn];
+                        for (int r = 0; r < mr; r++) acc[r] += (double)sl[q * MR + r] * bv;
+                    }
+                }
+                for (int r = 0; r < mr; r++) {
+                    float *d = c + (size_t)(i - m0 + r) * ldc + (jn - n0);
+                    float v = (float)(g->alpha * acc[r]) + (beta != 0.0f ? beta * *d : 0.0f);
+                    if (epi) {
+                        if (epi->bias) v += epi->bias[jn];
+                        v = nn_clamp_hi(nn_clamp_lo(v, epi->lo), epi->hi);
+                    }
+                    *d = v;
+                }
+            }
+        }
+        return;
+    }
     if (!ap || !bp) {
         const float *a = g->ta ? g->a + (size_t)k0 * g->lda + m0 : g->a + (size_t)m0 * g->lda + k0;
         const float *b = g->tb ? g->b + (size_t)n0 * g->ldb + k0 : g->b + (size_t)k0 * g->ldb + n0;
@@ -352,18 +386,12 @@ static void choose_grid(int m, int n, int nth, int *tm, int *tn) {
     }
 }
 
-void nn_sgemm_ex(int nth, int ta, int tb, int m, int n, int k, float alpha, const float *a,
-                 int lda, const float *b, int ldb, float beta, float *c, int ldc,
-                 const struct nn_gemm_epi *epi) {
-    if (m <= 0 || n <= 0) return;
-    struct gemm g = {ta, tb, m, n, k, alpha, a, b, lda, ldb, epi, nn_gemm_ukr_generic, NULL};
-#ifndef HAQ_NOSIMD
-    if (nn_isa() == NN_ISA_AVX2) {
-        g.ukr = nn_gemm_ukr_avx2;
-        g.pack_a_full = nn_gemm_pack_a6_avx2;
-    }
-#endif
-    if (k <= 0 || alpha == 0.0f) {
+/* Run a prepared product on nth threads (0: the pool's, reduced for small problems). */
+static void run_gemm(struct gemm *gp, int nth, float beta, float *c, int ldc) {
+    struct gemm g = *gp;
+    int m = g.m, n = g.n, k = g.k;
+    const struct nn_gemm_epi *epi = g.epi;
+    if (k <= 0 || g.alpha == 0.0f) {
         /* C = beta·C, then the epilogue. */
         for (int i = 0; i < m; i++) {
             float *ci = c + (size_t)i * ldc;
@@ -425,6 +453,31 @@ void nn_sgemm_ex(int nth, int ta, int tb, int m, int n, int k, float alpha, cons
         }
     }
     nn_pool_run(grid_task, &j, nth);
+}
+
+void nn_sgemm_ex(int nth, int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                 int lda, const float *b, int ldb, float beta, float *c, int ldc,
+                 const struct nn_gemm_epi *epi) {
+    if (m <= 0 || n <= 0) return;
+    struct gemm g = {ta, tb, m, n, k, alpha, a, b, lda, ldb, epi, nn_gemm_ukr_generic, NULL, NULL};
+#ifndef HAQ_NOSIMD
+    if (nn_isa() == NN_ISA_AVX2) {
+        g.ukr = nn_gemm_ukr_avx2;
+        g.pack_a_full = nn_gemm_pack_a6_avx2;
+    }
+#endif
+    run_gemm(&g, nth, beta, c, ldc);
+}
+
+void nn_sgemm_asrc(int nth, const struct nn_gemm_asrc *a, int tb, int m, int n, int k,
+                   float alpha, const float *b, int ldb, float beta, float *c, int ldc,
+                   const struct nn_gemm_epi *epi) {
+    if (m <= 0 || n <= 0) return;
+    struct gemm g = {0, tb, m, n, k, alpha, NULL, b, 0, ldb, epi, nn_gemm_ukr_generic, NULL, a};
+#ifndef HAQ_NOSIMD
+    if (nn_isa() == NN_ISA_AVX2) g.ukr = nn_gemm_ukr_avx2;
+#endif
+    run_gemm(&g, nth, beta, c, ldc);
 }
 
 void nn_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -25,6 +25,20 @@ void nn_sgemm_ex(int nth, int ta, int tb, int m, int n, int k, float alpha, cons
                  int lda, const float *b, int ldb, float beta, float *c, int ldc,
                  const struct nn_gemm_epi *epi);
 
+/* An A operand that is never stored: pack(ctx, i0, mr, p0, kc, dst) writes rows i0 … i0+mr−1
+ * (mr ≤ 6), columns p0 … p0+kc−1 of the virtual m×k matrix as one micro-panel sliver,
+ * dst[p·6 + r], zero-filling rows mr … 5. A convolution's im2col matrix is packed this way
+ * straight from the image, with no column buffer written and read back. */
+struct nn_gemm_asrc {
+    void (*pack)(const void *ctx, int i0, int mr, int p0, int kc, float *dst);
+    const void *ctx;
+};
+
+/* C = alpha · A · op(B) + beta · C (+ epilogue) with A from a packing callback. */
+void nn_sgemm_asrc(int nth, const struct nn_gemm_asrc *a, int tb, int m, int n, int k,
+                   float alpha, const float *b, int ldb, float beta, float *c, int ldc,
+                   const struct nn_gemm_epi *epi);
+
 /* Naive triple loop with double accumulation: the oracle the tests hold every path against. */
 void nn_sgemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc,

@@ -407,7 +407,8 @@ static int forward_node(struct nn_graph *g, int i) {
         nn_add_forward(n->out, x->out, g->nodes[n->in[1]].out, e);
         return 0;
     case NN_OP_MAXPOOL:
-        nn_maxpool_forward(n->out, n->u.pool.arg, x->out, B, x->h, x->w, x->c, n->u.pool.k,
+        nn_maxpool_forward(n->out, g->trainable ? n->u.pool.arg : NULL, x->out, B, x->h, x->w,
+                           x->c, n->u.pool.k,
                            n->u.pool.s, n->u.pool.p, n->h, n->w);
         return 0;
     case NN_OP_AVGPOOL:

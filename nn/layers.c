@@ -91,6 +91,18 @@ struct pool_job {
     int n, h, w, C, k, s, p, ho, wo, accum;
 };
 
+/* Fold one tap into the running maximum: strict > keeps the first maximum, as PyTorch does,
+ * and a NaN wins and stays (v != v); branch-free selects so the loop vectorizes. */
+static inline void max_tap(float *restrict o, int32_t *restrict a, const float *restrict src,
+                           int32_t off, int C) {
+    for (int c = 0; c < C; c++) {
+        float v = src[c], m = o[c];
+        int take = (v > m) | (v != v);
+        o[c] = take ? v : m;
+        if (a) a[c] = take ? off + c : a[c];
+    }
+}
+
 static void maxpool_rows(void *q, size_t lo, size_t hi, int tid) {
     (void)tid;
     const struct pool_job *j = q;
@@ -100,11 +112,8 @@ static void maxpool_rows(void *q, size_t lo, size_t hi, int tid) {
         const float *img = j->in + (size_t)b * j->h * j->w * C;
         for (int x = 0; x < j->wo; x++) {
             float *o = j->out + (r * j->wo + x) * C;
-            int32_t *a = j->arg + (r * j->wo + x) * C;
-            for (int c = 0; c < C; c++) {
-                o[c] = -INFINITY;
-                a[c] = -1;
-            }
+            int32_t *a = j->arg ? j->arg + (r * j->wo + x) * C : NULL;
+            int first = 1;
             for (int i = 0; i < j->k; i++) {
                 int yy = y * j->s - j->p + i;
                 if (yy < 0 || yy >= j->h) continue;
@@ -112,13 +121,16 @@ static void maxpool_rows(void *q, size_t lo, size_t hi, int tid) {
                     int xx = x * j->s - j->p + jj;
                     if (xx < 0 || xx >= j->w) continue;
                     int32_t off = (int32_t)(((size_t)yy * j->w + xx) * C);
-                    const float *src = img + off;
-                    /* strict > keeps the first maximum, as PyTorch does; NaN propagates */
-                    for (int c = 0; c < C; c++)
-                        if (src[c] > o[c] || isnan(src[c]) || a[c] < 0) {
-                            o[c] = src[c];
-                            a[c] = off + c;
-                        }
+                    if (first) { /* the first tap inside the image starts the maximum */
+                        memcpy(o, img + off, (size_t)C * sizeof(float));
+                        if (a)
+                            for (int c = 0; c < C; c++) a[c] = off + c;
+                        first = 0;
+                    } else if (a) {
+                        max_tap(o, a, img + off, off, C);
+                    } else {
+                        max_tap(o, NULL, img + off, off, C);
+                    }
                 }
             }
         }

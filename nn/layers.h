@@ -56,7 +56,8 @@ void nn_grad_pass(float *dx, int accum, const float *dy, size_t n);
 
 /* ---- pooling ---------------------------------------------------------------------------------
  * Max pool k×k, stride s, padding p (padding never wins): in [n][h][w][C] → out [n][ho][wo][C];
- * arg [n][ho][wo][C] records the winning input offset within its image for backward. */
+ * arg [n][ho][wo][C] records the winning input offset within its image for backward (arg may
+ * be NULL when no backward follows). Every window must hold at least one input pixel (p < k). */
 void nn_maxpool_forward(float *out, int32_t *arg, const float *in, int n, int h, int w, int C,
                         int k, int s, int p, int ho, int wo);
 void nn_maxpool_backward(float *din, int accum, const float *dout, const int32_t *arg, int n,

@@ -219,7 +219,9 @@ static void conv_ref_sweep(void) {
                         conv_vs_ref(2, hw, hw, c, c + 3, k, s, p, 1, s == 1); /* dense */
                 }
         }
-    conv_vs_ref(2, 6, 6, 8, 12, 3, 1, 1, 4, 1); /* grouped */
+    conv_vs_ref(2, 6, 6, 8, 12, 3, 1, 1, 4, 1);   /* grouped */
+    conv_vs_ref(2, 13, 11, 3, 8, 7, 2, 3, 1, 1);  /* the ResNet stem: 7×7/2, 3 channels */
+    conv_vs_ref(1, 9, 9, 16, 24, 1, 2, 0, 1, 0);  /* 1×1 stride 2 (downsample) */
     conv_vs_ref(3, 9, 9, 24, 40, 1, 1, 0, 1, 0); /* direct 1×1 */
 }
 
