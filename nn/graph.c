@@ -263,6 +263,80 @@ static size_t node_elems(const struct nn_node *n, int batch) {
 
 static size_t arena_bytes(size_t floats) { return (floats * sizeof(float) + 63) & ~(size_t)63; }
 
+/* Take a free slot for a gradient of `need` floats: the smallest free one that fits, else the
+ * largest free one (it grows), else a new one. */
+static void take_slot(size_t need, size_t *size, unsigned char *busy, int *slots, int *slot) {
+    int best = -1;
+    for (int q = 0; q < *slots; q++) {
+        if (busy[q]) continue;
+        if (best < 0) best = q;
+        else if (size[q] >= need && (size[best] < need || size[q] < size[best])) best = q;
+        else if (size[best] < need && size[q] > size[best]) best = q;
+    }
+    if (best < 0) {
+        best = (*slots)++;
+        size[best] = 0;
+    }
+    if (size[best] < need) size[best] = need;
+    busy[best] = 1;
+    *slot = best;
+}
+
+/* Gradient buffers are shared: node i's gradient lives during backward from the step of its
+ * last consumer (which writes it first) to its own step (which reads it), so buffers whose
+ * lives do not overlap take the same memory. Plan the slots in backward order, each slot as
+ * large as the largest gradient it holds; returns the floats needed and writes each node's
+ * offset into off[] (the input and the last node get slots of their own). */
+static size_t plan_gradients(const struct nn_graph *g, int batch, size_t *off) {
+    int n = g->n_nodes;
+    int *slot_of = malloc((size_t)n * sizeof(int));
+    size_t *size = malloc((size_t)(n + 1) * sizeof(size_t));
+    unsigned char *busy = calloc((size_t)n + 1, 1);
+    size_t total = 0;
+    if (!slot_of || !size || !busy) { /* no plan: a buffer each */
+        for (int i = 0; i < n; i++) {
+            off[i] = total;
+            total += (arena_bytes(node_elems(&g->nodes[i], batch)) / sizeof(float));
+        }
+        free(slot_of);
+        free(size);
+        free(busy);
+        return total;
+    }
+    int slots = 0;
+    for (int i = 0; i < n; i++) slot_of[i] = -1;
+    take_slot(node_elems(&g->nodes[n - 1], batch), size, busy, &slots, &slot_of[n - 1]);
+    for (int k = n - 1; k > 0; k--) { /* the loss wrote node n−1's gradient before step n−1 */
+        const struct nn_node *nd = &g->nodes[k];
+        for (int q = 0; q < nd->n_in; q++) {
+            int t = nd->in[q];
+            if (t > 0 && slot_of[t] < 0)
+                take_slot(node_elems(&g->nodes[t], batch), size, busy, &slots, &slot_of[t]);
+        }
+        if (slot_of[k] >= 0) busy[slot_of[k]] = 0; /* read during step k, dead after */
+    }
+    size_t *slot_off = malloc(((size_t)slots + 1) * sizeof(size_t));
+    if (slot_off) {
+        for (int q = 0; q < slots; q++) {
+            slot_off[q] = total;
+            total += arena_bytes(size[q]) / sizeof(float);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && slot_of[i] >= 0 && slot_off) {
+            off[i] = slot_off[slot_of[i]];
+        } else { /* the input (its gradient is kept for input_grad) or an unreached node */
+            off[i] = total;
+            total += arena_bytes(node_elems(&g->nodes[i], batch)) / sizeof(float);
+        }
+    }
+    free(slot_off);
+    free(slot_of);
+    free(size);
+    free(busy);
+    return total;
+}
+
 int nn_graph_alloc(struct nn_graph *g, int max_batch, int trainable) {
     if (g->failed) return nn_err("graph: a builder call failed; cannot allocate");
     if (g->param_data) return nn_err("graph: already allocated");
@@ -276,11 +350,14 @@ int nn_graph_alloc(struct nn_graph *g, int max_batch, int trainable) {
     if (!g->param_data || !g->buf_data || (trainable && !g->grad_data) || !g->grad_live)
         return nn_err("out of memory (%zu parameters)", g->n_param_floats);
 
-    size_t bytes = 0, scratch = 0;
+    size_t *goff = trainable ? malloc((size_t)g->n_nodes * sizeof(size_t)) : NULL;
+    if (trainable && !goff) return nn_err("out of memory (graph plan)");
+    size_t grad_floats = trainable ? plan_gradients(g, max_batch, goff) : 0;
+    size_t bytes = arena_bytes(grad_floats), scratch = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct nn_node *n = &g->nodes[i];
         size_t e = node_elems(n, max_batch);
-        bytes += arena_bytes(e) * (trainable ? 2 : 1);
+        bytes += arena_bytes(e);
         if (n->op == NN_OP_BN) bytes += 2 * arena_bytes((size_t)n->c);
         if (n->op == NN_OP_MAXPOOL) bytes += arena_bytes(e);
         if (n->op == NN_OP_DROPOUT && trainable) bytes += arena_bytes(e);
@@ -295,14 +372,18 @@ int nn_graph_alloc(struct nn_graph *g, int max_batch, int trainable) {
         }
     }
     bytes += arena_bytes(scratch);
-    if (nn_arena_init(&g->act, bytes)) return nn_err_ctx("activations for batch %d: ", max_batch);
+    if (nn_arena_init(&g->act, bytes)) {
+        free(goff);
+        return nn_err_ctx("activations for batch %d: ", max_batch);
+    }
     g->scratch_floats = scratch;
     g->scratch = scratch ? nn_arena_floats(&g->act, scratch) : NULL;
+    float *grads = grad_floats ? nn_arena_floats(&g->act, grad_floats) : NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         struct nn_node *n = &g->nodes[i];
         size_t e = node_elems(n, max_batch);
         n->out = nn_arena_floats(&g->act, e);
-        if (trainable) n->dout = nn_arena_floats(&g->act, e);
+        if (trainable) n->dout = grads + goff[i];
         if (n->op == NN_OP_BN) {
             n->u.bn.save_mean = nn_arena_floats(&g->act, (size_t)n->c);
             n->u.bn.save_invstd = nn_arena_floats(&g->act, (size_t)n->c);
@@ -310,6 +391,7 @@ int nn_graph_alloc(struct nn_graph *g, int max_batch, int trainable) {
         if (n->op == NN_OP_MAXPOOL) n->u.pool.arg = (int32_t *)nn_arena_floats(&g->act, e);
         if (n->op == NN_OP_DROPOUT && trainable) n->u.drop.mask = nn_arena_floats(&g->act, e);
     }
+    free(goff);
     /* Deterministic defaults until nn_graph_init or a checkpoint sets real values. */
     for (int i = 0; i < g->n_nodes; i++) {
         const struct nn_node *n = &g->nodes[i];
