@@ -261,11 +261,11 @@ int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_mod
         }
     }
     char width[32], classes[16], input[16], inch[16], drop[32];
-    snprintf(width, sizeof width, "%.9g", (double)cfg->width);
+    snprintf(width, sizeof width, "%.7g", (double)cfg->width);
     snprintf(classes, sizeof classes, "%d", cfg->classes);
     snprintf(input, sizeof input, "%d", cfg->input);
     snprintf(inch, sizeof inch, "%d", cfg->in_channels > 0 ? cfg->in_channels : 3);
-    snprintf(drop, sizeof drop, "%.9g", (double)cfg->dropout);
+    snprintf(drop, sizeof drop, "%.7g", (double)cfg->dropout);
     const char *base[] = {"format", "haq", "arch", cfg->arch, "width", width, "classes", classes,
                           "input", input, "stem", nn_model_small_stem(cfg) ? "small" : "imagenet",
                           "in_channels", inch, "dropout", drop};
