@@ -6,7 +6,7 @@
  * ISA (nn_isa()); measured for ~0.2 s, best of several rounds. */
 double nn_fma_peak_gflops(void);
 
-/* Best-of-rounds GB/s of one core copying a buffer larger than the last-level cache
+/* Best-of-rounds GB/s of the thread pool copying a buffer larger than the last-level cache
  * (read + write bytes counted), for memory-bound rooflines. */
 double nn_copy_bandwidth_gbs(void);
 
