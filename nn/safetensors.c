@@ -69,7 +69,23 @@ int nn_read_file(const char *path, uint8_t **data, size_t *len, size_t max) {
     return 0;
 }
 
+/* Create the directories leading to path (like mkdir -p of its parent); errors surface when
+ * the file itself is opened. */
+static void make_parents(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++)
+        if (buf[i] == '/') {
+            buf[i] = 0;
+            mkdir(buf, 0777);
+            buf[i] = '/';
+        }
+}
+
 int nn_write_file_atomic(const char *path, const void *data, size_t len) {
+    make_parents(path);
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 32);
     if (!tmp) return nn_err("%s: out of memory", path);

@@ -61,7 +61,8 @@ struct nn_st_entry {
 int nn_st_write(const char *path, const struct nn_st_entry *e, int n, const char *const *meta,
                 int n_meta);
 
-/* Write a whole buffer to path atomically (temporary name + rename); 0 or −1. */
+/* Write a whole buffer to path atomically (temporary name + rename), creating missing parent
+ * directories; 0 or −1. */
 int nn_write_file_atomic(const char *path, const void *data, size_t len);
 
 /* Read a whole file (up to max bytes); 0 or −1 naming the file. *data is malloc'd. */
