@@ -37,6 +37,7 @@ static const struct command commands[] = {
     {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
     {"decode", data_cmd_decode, "decode a JPEG to PPM/PGM"},
+    {"data", data_cmd_data, "data set facts (data info) and packed caches (data cache)"},
 };
 
 static void usage(FILE *f) {

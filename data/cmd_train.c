@@ -17,6 +17,7 @@
 #include "nn/progress.h"
 #include "nn/safetensors.h"
 #include "nn/train.h"
+#include "split.h"
 
 enum {
     OPT_DATA = 2000,
@@ -42,7 +43,9 @@ static const char train_help[] =
     "Train a full-precision network with SGD and save it as a safetensors checkpoint (after\n"
     "every epoch, atomically), with a per-epoch CSV beside it.\n\n"
     "%s"
-    "  --data SPEC      data set (e.g. synthetic, synthetic:classes=20,size=32)\n"
+    "  --data SPEC      data set: synthetic[:classes=10,size=32,train=10000,val=2000,seed=1],\n"
+    "                   imagenet:DIR[,classes=FILE], imagenet100:DIR[,classes=FILE],\n"
+    "                   fashion-mnist[:DIR], cifar10:DIR, cache:FILE\n"
     "  --epochs E       epochs (default 10)\n"
     "  --batch B        batch size (default 64)\n"
     "  --lr LR          initial learning rate (default 0.05)\n"
@@ -58,14 +61,36 @@ static const char train_help[] =
     "  --eval-every N   evaluate the held-out split every N epochs (default 1; 0 = at the end)\n"
     "  --seed S         random seed (default 1)\n"
     "  --threads T      compute threads (default: online CPUs)\n"
-    "  --loader-threads N  decoding threads (default 1)\n";
+    "  --loader-threads N  decoding threads (default 1)\n"
+    "%s"
+    "With --val-size both splits come from the data's train split (HAQ's search splits): the\n"
+    "held-out split is not read.\n";
 
-static int open_loader(struct data_source *src, int split, int batch, int out, int train,
-                       uint64_t seed, int threads, struct data_loader **L, struct nn_batches *b) {
-    struct data_loader_cfg c = {split, batch, out, train, train, train, seed, threads, NULL, 0};
+/* A loader over a split, or over an index list into it (idx != NULL). */
+static int open_loader(struct data_source *src, int split, const size_t *idx, size_t n_idx,
+                       int batch, int out, int train, uint64_t seed, int threads,
+                       struct data_loader **L, struct nn_batches *b) {
+    struct data_loader_cfg c = {split, batch, out, train, train, train, seed, threads, idx, n_idx};
     *L = data_loader_new(src, &c);
     if (!*L) return -1;
     data_loader_as_batches(*L, b);
+    return 0;
+}
+
+/* The evaluation split: the search's validation indices (into DATA_TRAIN) when asked for,
+ * else the held-out split, which must then hold images. */
+static int eval_split(struct data_source *src, const char *data, const struct data_cli_split *sp,
+                      struct data_subsets *sub, int *split) {
+    if (sp->val_size) {
+        *split = DATA_TRAIN;
+        return data_search_split(src, (size_t)sp->val_size, (size_t)sp->train_size,
+                                 (uint32_t)sp->seed, sub);
+    }
+    *split = DATA_VAL;
+    if (src->count[DATA_VAL] == 0)
+        return nn_err("%s: the held-out split has no images (a train-only folder takes "
+                      "--val-size N [--train-size M] for the search splits)",
+                      data);
     return 0;
 }
 
@@ -109,9 +134,11 @@ int data_cmd_train(int argc, char **argv) {
         {"seed", required_argument, 0, NN_OPT_SEED},
         {"threads", required_argument, 0, NN_OPT_THREADS},
         {"loader-threads", required_argument, 0, OPT_LOADERS},
+        DATA_CLI_SPLIT_OPTIONS,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     struct nn_model_cfg cfg = nn_model_defaults(NULL);
+    struct data_cli_split sp = DATA_CLI_SPLIT_DEFAULTS;
     cfg.classes = 0;
     cfg.input = 0;
     const char *data = NULL, *out = NULL, *csv_path = NULL, *init = NULL;
@@ -122,11 +149,12 @@ int data_cmd_train(int argc, char **argv) {
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int r = nn_cli_model_opt("train", opt, optarg, &cfg);
+        if (!r) r = data_cli_split_opt("train", opt, optarg, &sp);
         if (r < 0) return 2;
         if (r > 0) continue;
         switch (opt) {
         case 'h':
-            printf(train_help, nn_cli_model_help);
+            printf(train_help, nn_cli_model_help, data_cli_split_help);
             return 0;
         case OPT_DATA: data = optarg; break;
         case OPT_OUT: out = optarg; break;
@@ -173,7 +201,7 @@ int data_cmd_train(int argc, char **argv) {
             if (nn_cli_threads("train", optarg)) return 2;
             break;
         default:
-            fprintf(stderr, train_help, nn_cli_model_help);
+            fprintf(stderr, train_help, nn_cli_model_help, data_cli_split_help);
             return 2;
         }
     }
@@ -181,6 +209,7 @@ int data_cmd_train(int argc, char **argv) {
         fprintf(stderr, "haq train: --arch, --data and --out are required (haq train --help)\n");
         return 2;
     }
+    if (data_cli_split_check("train", &sp)) return 2;
     struct data_source *src;
     if (data_open(data, &src)) {
         fprintf(stderr, "haq train: %s\n", nn_errmsg());
@@ -202,6 +231,9 @@ int data_cmd_train(int argc, char **argv) {
     struct nn_sgd o = {0};
     struct csv log = {0};
     char *csv_default = NULL;
+    struct data_subsets sub = {0};
+    int vsplit;
+    if (eval_split(src, data, &sp, &sub, &vsplit)) goto fail;
     if (!g || nn_graph_alloc(g, batch, 1)) goto fail;
     struct nn_rng rng;
     nn_rng_seed(&rng, (uint64_t)seed);
@@ -220,8 +252,10 @@ int data_cmd_train(int argc, char **argv) {
         memcpy(g->buf_data, ig->buf_data, g->n_buf_floats * sizeof(float));
         nn_graph_free(ig);
     }
-    if (open_loader(src, DATA_TRAIN, batch, cfg.input, 1, (uint64_t)seed, loaders, &tl, &tb) ||
-        open_loader(src, DATA_VAL, batch, cfg.input, 0, (uint64_t)seed, loaders, &vl, &vb))
+    if (open_loader(src, DATA_TRAIN, sub.train, sub.n_train, batch, cfg.input, 1, (uint64_t)seed,
+                    loaders, &tl, &tb) ||
+        open_loader(src, vsplit, sub.val, sub.n_val, batch, cfg.input, 0, (uint64_t)seed, loaders,
+                    &vl, &vb))
         goto fail;
     if (tb.batches == 0) {
         nn_err("%s: fewer training images than one batch of %d", data, batch);
@@ -241,6 +275,9 @@ int data_cmd_train(int argc, char **argv) {
     fprintf(stderr, "train %s (width %g, %d classes, %d px, %s stem) on %s; %zu batches of %d\n",
             cfg.arch, (double)cfg.width, cfg.classes, cfg.input,
             nn_model_small_stem(&cfg) ? "small" : "imagenet", src->desc, tb.batches, batch);
+    if (sp.val_size)
+        fprintf(stderr, "search splits of the train split (seed %d): %zu train, %zu val\n",
+                sp.seed, sub.n_train, sub.n_val);
     if (csv_add(&log, csv_path,
                 "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds,img_s\n"))
         goto fail;
@@ -273,6 +310,7 @@ int data_cmd_train(int argc, char **argv) {
 fail:
     fprintf(stderr, "haq train: %s\n", nn_errmsg());
 done:
+    data_subsets_free(&sub);
     free(csv_default);
     free(log.buf);
     nn_sgd_free(&o);
@@ -284,8 +322,10 @@ done:
 }
 
 static const char eval_help[] =
-    "usage: haq eval --model FILE --data SPEC [--batch B] [--threads T]\n\n"
-    "Top-1/top-5 accuracy and loss of a checkpoint on the held-out split of a data set.\n";
+    "usage: haq eval --model FILE --data SPEC [--batch B] [--threads T] [--val-size N ...]\n\n"
+    "Top-1/top-5 accuracy and loss of a checkpoint on the held-out split of a data set, or with\n"
+    "--val-size on the validation split of HAQ's search splits (drawn from the train split).\n\n"
+    "%s";
 
 int data_cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, OPT_MODEL},
@@ -293,15 +333,20 @@ int data_cmd_eval(int argc, char **argv) {
                                          {"batch", required_argument, 0, OPT_BATCH},
                                          {"threads", required_argument, 0, NN_OPT_THREADS},
                                          {"loader-threads", required_argument, 0, OPT_LOADERS},
+                                         DATA_CLI_SPLIT_OPTIONS,
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL, *data = NULL;
     int batch = 100, loaders = 1, opt;
+    struct data_cli_split sp = DATA_CLI_SPLIT_DEFAULTS;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int r = data_cli_split_opt("eval", opt, optarg, &sp);
+        if (r < 0) return 2;
+        if (r > 0) continue;
         switch (opt) {
         case 'h':
-            fputs(eval_help, stdout);
+            printf(eval_help, data_cli_split_help);
             return 0;
         case OPT_MODEL: model = optarg; break;
         case OPT_DATA: data = optarg; break;
@@ -315,21 +360,24 @@ int data_cmd_eval(int argc, char **argv) {
             if (nn_cli_threads("eval", optarg)) return 2;
             break;
         default:
-            fputs(eval_help, stderr);
+            fprintf(stderr, eval_help, data_cli_split_help);
             return 2;
         }
     }
     if (!model || !data || optind < argc) {
-        fputs(eval_help, stderr);
+        fprintf(stderr, eval_help, data_cli_split_help);
         return 2;
     }
+    if (data_cli_split_check("eval", &sp)) return 2;
     struct data_source *src = NULL;
+    struct data_subsets sub = {0};
+    int vsplit;
     struct nn_model_cfg cfg;
     struct nn_graph *g = NULL;
     struct data_loader *L = NULL;
     struct nn_batches b;
     int rc = 1;
-    if (data_open(data, &src)) goto fail;
+    if (data_open(data, &src) || eval_split(src, data, &sp, &sub, &vsplit)) goto fail;
     g = nn_ckpt_load(model, batch, 0, &cfg);
     if (!g) goto fail;
     if (cfg.classes < src->classes) {
@@ -340,7 +388,8 @@ int data_cmd_eval(int argc, char **argv) {
         nn_err("%s takes %d-channel images, %s has %d", model, cfg.in_channels, data, src->c);
         goto fail;
     }
-    if (open_loader(src, DATA_VAL, batch, cfg.input, 0, 1, loaders, &L, &b)) goto fail;
+    if (open_loader(src, vsplit, sub.val, sub.n_val, batch, cfg.input, 0, 1, loaders, &L, &b))
+        goto fail;
     struct nn_epoch_stats st;
     if (nn_evaluate(g, &b, "eval", &st)) goto fail;
     printf("result top1=%.2f top5=%.2f loss=%.4f images=%zu img_s=%.1f\n", st.top1, st.top5,
@@ -350,6 +399,7 @@ int data_cmd_eval(int argc, char **argv) {
 fail:
     fprintf(stderr, "haq eval: %s\n", nn_errmsg());
 done:
+    data_subsets_free(&sub);
     data_loader_free(L);
     nn_graph_free(g);
     data_close(src);

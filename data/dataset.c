@@ -34,12 +34,29 @@ int data_spec_options(const char *spec, const char *opts, const char *const *key
 }
 
 int data_open(const char *spec, struct data_source **out) {
+    static const struct {
+        const char *kind;
+        int (*open)(const char *spec, const char *rest, struct data_source **out);
+    } kinds[] = {
+        {"synthetic", data_open_synthetic},
+        {"fashion-mnist", data_open_fashion_mnist},
+        {"cifar10", data_open_cifar10},
+        {"cache", data_open_cache},
+    };
     *out = NULL;
     const char *colon = strchr(spec, ':');
     size_t klen = colon ? (size_t)(colon - spec) : strlen(spec);
     const char *rest = colon ? colon + 1 : "";
-    if (klen == 9 && !strncmp(spec, "synthetic", 9)) return data_open_synthetic(spec, rest, out);
-    return nn_err("data '%s': unknown kind '%.*s' (known: synthetic)", spec, (int)klen, spec);
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strlen(kinds[i].kind) == klen && !strncmp(spec, kinds[i].kind, klen))
+            return kinds[i].open(spec, rest, out);
+    if (klen == 8 && !strncmp(spec, "imagenet", 8))
+        return data_open_imagefolder(spec, rest, 0, out);
+    if (klen == 11 && !strncmp(spec, "imagenet100", 11))
+        return data_open_imagefolder(spec, rest, 1, out);
+    return nn_err("data '%s': unknown kind '%.*s' (known: synthetic, imagenet, imagenet100, "
+                  "fashion-mnist, cifar10, cache)",
+                  spec, (int)klen, spec);
 }
 
 void data_close(struct data_source *s) {

@@ -1,6 +1,17 @@
 /* Data sets: one interface over every image source, chosen with a `--data SPEC` string.
  *
  *   synthetic[:classes=10,size=32,train=10000,val=2000,seed=1]   built-in generated RGB set
+ *   imagenet:DIR[,classes=FILE]       ImageFolder: DIR/train/<class>/<file>, DIR/val/…
+ *   imagenet100:DIR[,classes=FILE]    the same, restricted to the 100 classes of HAQ's
+ *                                     ImageNet-100 (data_imagenet100) in list order
+ *   fashion-mnist[:DIR]               the four IDX files (.gz or not), default DIR
+ *                                     /usr/share/datasets/fashion-mnist
+ *   cifar10:DIR                       CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin)
+ *   cache:FILE                        a packed cache written by `haq data cache` (cache.h)
+ *
+ * In the ImageFolder kinds DIR runs to the first ',' (a directory whose name holds a comma
+ * cannot be named); classes=FILE lists the class directories to use, one per line, labels in
+ * the order of the file.
  *
  * A source hands out 8-bit HWC images with integer labels for two splits (DATA_TRAIN and
  * DATA_VAL, the held-out split). Sources whose images all share one size report it in
@@ -23,6 +34,9 @@ struct data_source_ops {
     int (*load)(struct data_source *s, int split, size_t idx, struct data_image *im,
                 int *label);
     void (*close)(struct data_source *s);
+    /* Optional (NULL when h and w are fixed): the size of image idx without decoding it, for
+     * size surveys over many files. 0 or −1. */
+    int (*dims)(struct data_source *s, int split, size_t idx, int *w, int *h);
 };
 
 struct data_source {
@@ -33,6 +47,8 @@ struct data_source {
     int h, w;           /* common image size, or 0 when images vary */
     size_t count[2];    /* images in DATA_TRAIN and DATA_VAL */
     float mean[3], std[3];
+    const char *const *class_names; /* [classes] (directory names, CIFAR's meta), or NULL */
+    size_t skipped;                 /* directory entries seen and not taken (ImageFolder) */
     void *impl;
 };
 
@@ -49,7 +65,17 @@ static inline int data_load(struct data_source *s, int split, size_t idx, struct
  * and malformed numbers are errors naming the SPEC. keys[] is NULL-terminated. */
 int data_spec_options(const char *spec, const char *opts, const char *const *keys, long *vals);
 
-/* The synthetic source (data/synthetic.c). */
-int data_open_synthetic(const char *spec, const char *opts, struct data_source **out);
+/* The openers data_open dispatches to: spec is the whole SPEC (for messages), rest the part
+ * after the first ':' ("" when there is none). */
+int data_open_synthetic(const char *spec, const char *rest, struct data_source **out);
+int data_open_imagefolder(const char *spec, const char *rest, int imagenet100,
+                          struct data_source **out);
+int data_open_fashion_mnist(const char *spec, const char *rest, struct data_source **out);
+int data_open_cifar10(const char *spec, const char *rest, struct data_source **out);
+int data_open_cache(const char *spec, const char *rest, struct data_source **out);
+
+/* The 100 WNIDs of HAQ's ImageNet-100 (the release's imagenet100.txt: the first 100 ImageNet-1k
+ * classes in sorted order, so label k here is ImageNet-1k label k). */
+extern const char *const data_imagenet100[100];
 
 #endif

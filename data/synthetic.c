@@ -121,7 +121,7 @@ static void synth_close(struct data_source *s) {
     free(s);
 }
 
-static const struct data_source_ops synth_ops = {synth_load, synth_close};
+static const struct data_source_ops synth_ops = {synth_load, synth_close, NULL};
 
 int data_open_synthetic(const char *spec, const char *opts, struct data_source **out) {
     static const char *const keys[] = {"classes", "size", "train", "val", "seed", NULL};
