@@ -10,7 +10,21 @@
  * is reported too when present, as the tightest reference.
  *
  * mb_s counts megabytes (10^6 bytes) of JPEG input per second, for us and for djpeg alike;
- * mpx_s counts output megapixels per second. */
+ * mpx_s counts output megapixels per second.
+ *
+ * The loader: an ImageFolder of 128 more such JPEGs (4 classes) made the same way, read by the
+ * batch loader with the ImageNet train transform at 224 px (RandomResizedCrop + flip +
+ * normalization, batches of 32) on 1 and 2 threads, then from a cache of the same images made
+ * with `--size 256`; beside MobileNetV2's training rate at 224 px, batch 32 (forward, loss,
+ * backward, SGD on the engine's pool, best of a few steps) measured in the same run:
+ *
+ *   bench=loader source=jpeg|cache size=224 threads=T img_s=… train_img_s=… loader_over_train=…
+ *   bench=loader_feed source=jpeg threads=1 fixed_img_s=… fed_img_s=… slowdown=…
+ *
+ * loader_over_train > 1 means the loader outruns training (train_img_s: the best step).
+ * loader_feed trains on the loader's batches (one loader thread beside the pool's, as `haq
+ * train` runs by default) against fixed input, mean rates over the same number of steps, so
+ * slowdown counts what decoding beside training costs on the same cores. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +32,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/cache.h"
+#include "data/dataset.h"
 #include "data/image.h"
 #include "data/inflate.h"
 #include "data/jpeg.h"
+#include "data/loader.h"
 #include "nn/cpu.h"
 #include "nn/error.h"
+#include "nn/models.h"
+#include "nn/optim.h"
 #include "nn/pool.h"
 #include "nn/rng.h"
 
@@ -66,6 +85,159 @@ static double run_shell(const char *cmd) {
     double t = nn_now();
     if (system(cmd) != 0) return -1;
     return nn_now() - t;
+}
+
+#define LOADER_CLASSES 4
+#define LOADER_PER_CLASS 32
+#define LOADER_SIZE 224
+#define LOADER_BATCH 32
+
+/* Images per second through a loader over `src`'s train split: best of 3 rounds of 2 epochs. */
+static double loader_rate(struct data_source *src, int threads) {
+    struct data_loader_cfg c = {DATA_TRAIN, LOADER_BATCH, LOADER_SIZE, 1, 1, 0, 1, threads,
+                                NULL, 0};
+    struct data_loader *L = data_loader_new(src, &c);
+    if (!L) return -1;
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        size_t images = 0;
+        double t = nn_now();
+        for (int e = 0; e < 2; e++) {
+            if (data_loader_start(L, round * 2 + e)) return -1;
+            const float *x;
+            const int *y;
+            int n;
+            while (data_loader_next(L, &x, &y, &n) == 0 && n > 0) images += (size_t)n;
+        }
+        double r = (double)images / (nn_now() - t);
+        if (r > best) best = r;
+    }
+    data_loader_free(L);
+    return best;
+}
+
+/* One training step of g on a batch. */
+static int train_step(struct nn_graph *g, struct nn_sgd *o, const struct nn_param_set *ps,
+                      const float *x, const int *y, int n) {
+    if (nn_graph_forward(g, x, n)) return -1;
+    nn_graph_xent(g, y, NULL, NULL);
+    nn_graph_zero_grad(g);
+    if (nn_graph_backward(g)) return -1;
+    nn_sgd_step(o, ps);
+    return 0;
+}
+
+/* MobileNetV2 at 224 px, batch 32: the best training step rate on fixed input (*best_img_s),
+ * and, in two alternating rounds, the mean rate over 6 steps on fixed input (*fixed_img_s) and
+ * over 6 steps on batches from a one-thread loader over src (*fed_img_s; each epoch's first
+ * batch, made before any step can overlap it, untimed), the best round of each. */
+static int train_rates(struct data_source *src, double *best_img_s, double *fixed_img_s,
+                       double *fed_img_s) {
+    struct nn_model_cfg c = nn_model_defaults("mobilenet_v2");
+    c.classes = LOADER_CLASSES;
+    struct nn_graph *g = nn_model_build(&c);
+    if (!g || nn_graph_alloc(g, LOADER_BATCH, 1)) return -1;
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 1);
+    nn_graph_init(g, &rng);
+    size_t n = (size_t)LOADER_BATCH * LOADER_SIZE * LOADER_SIZE * 3;
+    float *x = malloc(n * sizeof *x);
+    int y[LOADER_BATCH];
+    if (!x) return -1;
+    for (size_t i = 0; i < n; i++) x[i] = nn_rng_uniform(&rng) - 0.5f;
+    for (int i = 0; i < LOADER_BATCH; i++) y[i] = i % LOADER_CLASSES;
+    struct nn_param_set ps = nn_graph_params(g);
+    struct nn_sgd o;
+    if (nn_sgd_init(&o, ps.n, 0.001f, 0.9f, 4e-5f, 0)) return -1;
+    nn_graph_set_train(g, 1);
+    if (train_step(g, &o, &ps, x, y, LOADER_BATCH)) return -1; /* warm-up */
+    struct data_loader_cfg lc = {DATA_TRAIN, LOADER_BATCH, LOADER_SIZE, 1, 1, 1, 1, 1, NULL, 0};
+    struct data_loader *L = data_loader_new(src, &lc);
+    if (!L) return -1;
+    double best = 1e30;
+    *fixed_img_s = *fed_img_s = 0;
+    for (int round = 0; round < 2; round++) {
+        double total = 0;
+        for (int s = 0; s < 6; s++) {
+            double t0 = nn_now();
+            if (train_step(g, &o, &ps, x, y, LOADER_BATCH)) return -1;
+            double t = nn_now() - t0;
+            total += t;
+            if (t < best) best = t;
+        }
+        if (6 * LOADER_BATCH / total > *fixed_img_s) *fixed_img_s = 6 * LOADER_BATCH / total;
+        size_t images = 0;
+        double secs = 0;
+        for (int e = 0; e < 2; e++) {
+            const float *bx;
+            const int *by;
+            int bn;
+            if (data_loader_start(L, round * 2 + e) || data_loader_next(L, &bx, &by, &bn) ||
+                train_step(g, &o, &ps, bx, by, bn))
+                return -1;
+            double t0 = nn_now();
+            for (;;) {
+                if (data_loader_next(L, &bx, &by, &bn)) return -1;
+                if (bn == 0) break;
+                if (train_step(g, &o, &ps, bx, by, bn)) return -1;
+                images += (size_t)bn;
+            }
+            secs += nn_now() - t0;
+        }
+        if ((double)images / secs > *fed_img_s) *fed_img_s = (double)images / secs;
+    }
+    *best_img_s = LOADER_BATCH / best;
+    data_loader_free(L);
+    nn_sgd_free(&o);
+    nn_graph_free(g);
+    free(x);
+    return 0;
+}
+
+/* The loader lines: an ImageFolder of photo-like JPEGs under dir/folder, then its cache. */
+static int bench_loader(const char *dir) {
+    char path[512], cmd[2048];
+    struct data_image img = {0};
+    for (int k = 0; k < LOADER_CLASSES; k++) {
+        snprintf(path, sizeof path, "mkdir -p %s/folder/train/class%d", dir, k);
+        if (system(path) != 0) return -1;
+        for (int i = 0; i < LOADER_PER_CLASS; i++) {
+            synth(&img, 1000 + (uint64_t)(k * LOADER_PER_CLASS + i));
+            snprintf(path, sizeof path, "%s/src.ppm", dir);
+            if (data_image_write_pnm(path, &img)) return -1;
+            snprintf(cmd, sizeof cmd,
+                     "cjpeg -quality 90 -sample 2x2,1x1,1x1 %s/src.ppm > %s/folder/train/class%d/"
+                     "%03d.jpg",
+                     dir, dir, k, i);
+            if (system(cmd) != 0) return -1;
+        }
+    }
+    data_image_free(&img);
+    char spec[600];
+    snprintf(spec, sizeof spec, "imagenet:%s/folder", dir);
+    struct data_source *jpg, *cache;
+    if (data_open(spec, &jpg)) return -1;
+    snprintf(path, sizeof path, "%s/folder.cache", dir);
+    struct data_cache_cfg cc = data_cache_defaults(256);
+    if (data_cache_write(jpg, path, &cc)) return -1;
+    snprintf(spec, sizeof spec, "cache:%s/folder.cache", dir);
+    if (data_open(spec, &cache)) return -1;
+    double train_s, fixed_s, fed_s;
+    if (train_rates(jpg, &train_s, &fixed_s, &fed_s)) return -1;
+    for (int src = 0; src < 2; src++)
+        for (int t = 1; t <= 2; t++) {
+            double r = loader_rate(src ? cache : jpg, t);
+            if (r < 0) return -1;
+            printf("bench=loader source=%s size=%d threads=%d img_s=%.1f train_img_s=%.1f "
+                   "loader_over_train=%.1f\n",
+                   src ? "cache" : "jpeg", LOADER_SIZE, t, r, train_s, r / train_s);
+        }
+    printf("bench=loader_feed source=jpeg threads=1 fixed_img_s=%.1f fed_img_s=%.1f "
+           "slowdown=%.3f\n",
+           fixed_s, fed_s, fixed_s / fed_s);
+    data_close(jpg);
+    data_close(cache);
+    return 0;
 }
 
 struct par {
@@ -217,6 +389,10 @@ int main(void) {
         data_jpeg_free(dec[1]);
         data_image_free(&imgs[0]);
         data_image_free(&imgs[1]);
+    }
+    if (bench_loader(dir)) {
+        fprintf(stderr, "bench_data: loader: %s\n", nn_errmsg());
+        return 1;
     }
     data_jpeg_free(d);
     data_image_free(&img);

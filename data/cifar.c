@@ -65,8 +65,9 @@ static int read_batch(const char *path, uint8_t **buf, size_t *n) {
     }
     for (size_t i = 0; i < len / REC; i++)
         if (b[i * REC] > 9) {
+            int label = b[i * REC];
             free(b);
-            return nn_err("%s: record %zu has label %d, not a class 0..9", path, i, b[i * REC]);
+            return nn_err("%s: record %zu has label %d, not a class 0..9", path, i, label);
         }
     uint8_t *nb = realloc(*buf, (*n * REC) + len);
     if (!nb) {
