@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "graph.h"
 
 /* ---- layouts ------------------------------------------------------------------------------ */
 
@@ -157,7 +158,8 @@ int nn_state_load(struct nn_graph *g, const struct nn_tensor_view *v, int n, int
         const struct nn_param *t = &g->params[p];
         const struct nn_tensor_view *x = find_view(v, n, t->name, used);
         if (!x) {
-            list_add(missing, sizeof missing, &n_missing, t->name);
+            /* quantizer state is optional: a float network keeps the default range */
+            if (!t->quant) list_add(missing, sizeof missing, &n_missing, t->name);
             continue;
         }
         if (!shape_matches(x, t->shape, t->ndim) || to_float(x, t->numel, tmp)) {
@@ -217,15 +219,40 @@ int nn_state_load(struct nn_graph *g, const struct nn_tensor_view *v, int n, int
 
 /* ---- safetensors checkpoints --------------------------------------------------------------- */
 
+static const struct nn_qattr *node_q(const struct nn_graph *g, int i) {
+    const struct nn_node *n = &g->nodes[i];
+    return n->op == NN_OP_CONV ? &n->u.conv.q : n->op == NN_OP_LINEAR ? &n->u.fc.q : NULL;
+}
+
+static int q_active(const struct nn_qattr *q) { return q && (q->w_bits || q->a_bits); }
+
+/* "w:a,w:a,…" over the conv/linear nodes, w suffixed with c for per-channel thresholds. */
+static char *bits_string(const struct nn_graph *g) {
+    size_t cap = 16 * (size_t)g->n_nodes + 1, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct nn_qattr *q = node_q(g, i);
+        if (!q) continue;
+        len += (size_t)snprintf(s + len, cap - len, "%s%d%s:%d", len ? "," : "", q->w_bits,
+                                q->per_channel ? "c" : "", q->a_bits);
+    }
+    return s;
+}
+
 int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_model_cfg *cfg,
                  const char *const *extra, int n_extra) {
-    int n_bn = 0;
-    for (int i = 0; i < g->n_nodes; i++) n_bn += g->nodes[i].op == NN_OP_BN;
-    int total = g->n_params + g->n_bufs + n_bn;
+    int n_bn = 0, n_q = 0, quantized = nn_graph_quantized(g);
+    for (int i = 0; i < g->n_nodes; i++) {
+        n_bn += g->nodes[i].op == NN_OP_BN;
+        n_q += node_q(g, i) != NULL;
+    }
+    int total = g->n_params + g->n_bufs + n_bn + n_q;
     struct nn_st_entry *e = calloc((size_t)total + 1, sizeof *e);
     float *conv = nn_alloc_floats(g->n_param_floats + 1);
     int64_t *counts = calloc((size_t)n_bn + 1, sizeof *counts);
-    char (*names)[NN_NAME_MAX + 32] = calloc((size_t)n_bn + 1, sizeof *names);
+    char (*names)[NN_NAME_MAX + 32] = calloc((size_t)(n_bn + n_q) + 1, sizeof *names);
     if (!e || !conv || !counts || !names) {
         free(e);
         nn_free(conv);
@@ -236,9 +263,12 @@ int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_mod
     /* state-dict order: node by node, parameters, then buffers, then the BN counter */
     int k = 0, b = 0;
     for (int i = 0; i < g->n_nodes; i++) {
+        const struct nn_qattr *q = node_q(g, i);
         for (int p = 0; p < g->n_params; p++) {
             const struct nn_param *t = &g->params[p];
             if (t->node != i) continue;
+            /* a float layer's range is not part of the state dict PyTorch knows */
+            if (t->quant && !q_active(q)) continue;
             nn_param_to_torch(g, p, nn_param_data(g, p), conv + t->off);
             e[k] = (struct nn_st_entry){t->name, NN_F32, t->ndim, {0}, conv + t->off,
                                         t->numel * sizeof(float)};
@@ -259,6 +289,16 @@ int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_mod
             e[k++] = (struct nn_st_entry){names[b], NN_I64, 0, {0}, &counts[b], 8};
             b++;
         }
+        if (q_active(q) && q->w_bits >= 2) { /* the calibrated weight threshold(s) */
+            snprintf(names[b], sizeof names[b], "%s.weight_range", g->nodes[i].name);
+            int per = q->per_channel && q->w_thresh_pc;
+            e[k] = (struct nn_st_entry){names[b], NN_F32, 1, {per ? g->nodes[i].c : 1},
+                                        per ? (const void *)q->w_thresh_pc
+                                            : (const void *)&q->w_thresh,
+                                        (per ? (size_t)g->nodes[i].c : 1) * sizeof(float)};
+            k++;
+            b++;
+        }
     }
     char width[32], classes[16], input[16], inch[16], drop[32];
     snprintf(width, sizeof width, "%.7g", (double)cfg->width);
@@ -270,15 +310,23 @@ int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_mod
                           "input", input, "stem", nn_model_small_stem(cfg) ? "small" : "imagenet",
                           "in_channels", inch, "dropout", drop};
     int nb = (int)(sizeof base / sizeof *base) / 2;
-    const char **meta = malloc((size_t)(nb + n_extra) * 2 * sizeof(char *));
+    const char **meta = malloc((size_t)(nb + n_extra + 1) * 2 * sizeof(char *));
+    char *bits = quantized ? bits_string(g) : NULL;
     int rc = -1;
-    if (meta) {
+    if (meta && (!quantized || bits)) {
         memcpy(meta, base, sizeof base);
         for (int i = 0; i < 2 * n_extra; i++) meta[2 * nb + i] = extra[i];
-        rc = nn_st_write(path, e, k, meta, nb + n_extra);
+        int nm = nb + n_extra;
+        if (bits) {
+            meta[2 * nm] = "bits";
+            meta[2 * nm + 1] = bits;
+            nm++;
+        }
+        rc = nn_st_write(path, e, k, meta, nm);
     } else {
         nn_err("%s: out of memory", path);
     }
+    free(bits);
     free(meta);
     free(e);
     nn_free(conv);
@@ -322,6 +370,41 @@ int nn_ckpt_cfg(const struct nn_st_file *f, const char *path, struct nn_model_cf
     return 0;
 }
 
+/* Restore the per-layer bits of a quantized checkpoint ("bits" metadata) and its weight
+ * thresholds (<node>.weight_range). */
+static int apply_bits(struct nn_graph *g, const struct nn_st_file *f, const char *path) {
+    const char *s = nn_st_meta(f, "bits");
+    if (nn_graph_quant_prepare(g)) return nn_err_ctx("%s: ", path);
+    char name[NN_NAME_MAX + 32];
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct nn_qattr *q = nn_node_q(g, i);
+        if (!q) continue;
+        char *end;
+        long w = strtol(s, &end, 10);
+        int per = *end == 'c';
+        if (per) end++;
+        if (end == s || *end != ':') return nn_err("%s: bad 'bits' metadata near '%.20s'", path, s);
+        s = end + 1;
+        long a = strtol(s, &end, 10);
+        if (end == s || (*end && *end != ',') || w < 0 || w > 8 || a < 0 || a > 8)
+            return nn_err("%s: bad 'bits' metadata near '%.20s'", path, s);
+        s = *end ? end + 1 : end;
+        q->w_bits = (int)w;
+        q->a_bits = (int)a;
+        q->per_channel = per;
+        q->a_signed = nn_node_input_signed(g, i);
+        if (q->w_bits < 2) continue;
+        snprintf(name, sizeof name, "%s.weight_range", g->nodes[i].name);
+        const struct nn_st_tensor *t = nn_st_find(f, name);
+        size_t want = per ? (size_t)g->nodes[i].c : 1;
+        if (!t || t->dtype != NN_F32 || t->numel != want)
+            return nn_err("%s: %s missing or not %zu float32 values", path, name, want);
+        memcpy(per ? q->w_thresh_pc : &q->w_thresh, t->data, want * sizeof(float));
+    }
+    if (*s) return nn_err("%s: 'bits' metadata lists more layers than the network has", path);
+    return 0;
+}
+
 struct nn_graph *nn_ckpt_load(const char *path, int max_batch, int trainable,
                               struct nn_model_cfg *cfg) {
     struct nn_st_file f;
@@ -348,6 +431,7 @@ struct nn_graph *nn_ckpt_load(const char *path, int max_batch, int trainable,
     }
     /* tensors a later stage added (a quantization policy's state, say) are not errors */
     if (nn_state_load(g, v, f.n, 1, path)) goto fail;
+    if (nn_st_meta(&f, "bits") && apply_bits(g, &f, path)) goto fail;
     goto out;
 fail:
     nn_graph_free(g);
