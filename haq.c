@@ -6,6 +6,7 @@
 #include "data/cmd_decode.h"
 #include "hw/cmd_hw.h"
 #include "nn/cmd.h"
+#include "quant/cmd_quant.h"
 #include "nn/cpu.h"
 #include "nn/pool.h"
 
@@ -33,6 +34,8 @@ static const struct command commands[] = {
     {"eval", data_cmd_eval, "top-1/top-5 of a checkpoint on a data set's held-out split"},
     {"import", data_cmd_import, "convert PyTorch weights (.pth) into a checkpoint"},
     {"predict", data_cmd_predict, "logits of a network for inputs in a .npy file"},
+    {"quantize", q_cmd_quantize, "post-training quantization of a checkpoint with a policy"},
+    {"finetune", q_cmd_finetune, "quantization-aware fine-tuning with a policy"},
     {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
     {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},

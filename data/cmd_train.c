@@ -17,6 +17,7 @@
 #include "nn/progress.h"
 #include "nn/safetensors.h"
 #include "nn/train.h"
+#include "runlog.h"
 
 enum {
     OPT_DATA = 2000,
@@ -59,35 +60,6 @@ static const char train_help[] =
     "  --seed S         random seed (default 1)\n"
     "  --threads T      compute threads (default: online CPUs)\n"
     "  --loader-threads N  decoding threads (default 1)\n";
-
-static int open_loader(struct data_source *src, int split, int batch, int out, int train,
-                       uint64_t seed, int threads, struct data_loader **L, struct nn_batches *b) {
-    struct data_loader_cfg c = {split, batch, out, train, train, train, seed, threads, NULL, 0};
-    *L = data_loader_new(src, &c);
-    if (!*L) return -1;
-    data_loader_as_batches(*L, b);
-    return 0;
-}
-
-struct csv {
-    char *buf;
-    size_t len, cap;
-};
-
-static int csv_add(struct csv *c, const char *path, const char *line) {
-    size_t l = strlen(line);
-    if (c->len + l + 1 > c->cap) {
-        size_t nc = c->cap ? 2 * c->cap : 4096;
-        while (nc < c->len + l + 1) nc *= 2;
-        char *p = realloc(c->buf, nc);
-        if (!p) return nn_err("%s: out of memory", path);
-        c->buf = p;
-        c->cap = nc;
-    }
-    memcpy(c->buf + c->len, line, l + 1);
-    c->len += l;
-    return nn_write_file_atomic(path, c->buf, c->len);
-}
 
 int data_cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
@@ -200,7 +172,7 @@ int data_cmd_train(int argc, char **argv) {
     struct data_loader *tl = NULL, *vl = NULL;
     struct nn_batches tb, vb;
     struct nn_sgd o = {0};
-    struct csv log = {0};
+    struct data_csv log = {0};
     char *csv_default = NULL;
     if (!g || nn_graph_alloc(g, batch, 1)) goto fail;
     struct nn_rng rng;
@@ -220,8 +192,10 @@ int data_cmd_train(int argc, char **argv) {
         memcpy(g->buf_data, ig->buf_data, g->n_buf_floats * sizeof(float));
         nn_graph_free(ig);
     }
-    if (open_loader(src, DATA_TRAIN, batch, cfg.input, 1, (uint64_t)seed, loaders, &tl, &tb) ||
-        open_loader(src, DATA_VAL, batch, cfg.input, 0, (uint64_t)seed, loaders, &vl, &vb))
+    if (data_batches_open(src, DATA_TRAIN, batch, cfg.input, 1, (uint64_t)seed, loaders, NULL, 0,
+                          &tl, &tb) ||
+        data_batches_open(src, DATA_VAL, batch, cfg.input, 0, (uint64_t)seed, loaders, NULL, 0,
+                          &vl, &vb))
         goto fail;
     if (tb.batches == 0) {
         nn_err("%s: fewer training images than one batch of %d", data, batch);
@@ -241,8 +215,8 @@ int data_cmd_train(int argc, char **argv) {
     fprintf(stderr, "train %s (width %g, %d classes, %d px, %s stem) on %s; %zu batches of %d\n",
             cfg.arch, (double)cfg.width, cfg.classes, cfg.input,
             nn_model_small_stem(&cfg) ? "small" : "imagenet", src->desc, tb.batches, batch);
-    if (csv_add(&log, csv_path,
-                "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds,img_s\n"))
+    if (data_csv_open(&log, csv_path,
+                      "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds,img_s\n"))
         goto fail;
     struct nn_epoch_stats ts = {0}, vs = {0};
     double total_s = 0;
@@ -257,7 +231,7 @@ int data_cmd_train(int argc, char **argv) {
         snprintf(line, sizeof line, "%d,%.6g,%.5f,%.3f,%.5f,%.3f,%.3f,%.2f,%.1f\n", e + 1,
                  (double)o.lr, ts.loss, ts.top1, do_eval ? vs.loss : NAN, do_eval ? vs.top1 : NAN,
                  do_eval ? vs.top5 : NAN, ts.seconds, ts.img_s);
-        if (csv_add(&log, csv_path, line)) goto fail;
+        if (data_csv_add(&log, line)) goto fail;
         fprintf(stderr, "epoch %d/%d  loss %.4f  train top1 %.2f%%", e + 1, epochs, ts.loss,
                 ts.top1);
         if (do_eval) fprintf(stderr, "  val top1 %.2f%% top5 %.2f%%", vs.top1, vs.top5);
@@ -274,7 +248,7 @@ fail:
     fprintf(stderr, "haq train: %s\n", nn_errmsg());
 done:
     free(csv_default);
-    free(log.buf);
+    data_csv_free(&log);
     nn_sgd_free(&o);
     data_loader_free(tl);
     data_loader_free(vl);
@@ -340,7 +314,8 @@ int data_cmd_eval(int argc, char **argv) {
         nn_err("%s takes %d-channel images, %s has %d", model, cfg.in_channels, data, src->c);
         goto fail;
     }
-    if (open_loader(src, DATA_VAL, batch, cfg.input, 0, 1, loaders, &L, &b)) goto fail;
+    if (data_batches_open(src, DATA_VAL, batch, cfg.input, 0, 1, loaders, NULL, 0, &L, &b))
+        goto fail;
     struct nn_epoch_stats st;
     if (nn_evaluate(g, &b, "eval", &st)) goto fail;
     printf("result top1=%.2f top5=%.2f loss=%.4f images=%zu img_s=%.1f\n", st.top1, st.top5,

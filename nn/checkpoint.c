@@ -260,8 +260,9 @@ int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_mod
         free(names);
         return nn_err("%s: out of memory", path);
     }
-    /* state-dict order: node by node, parameters, then buffers, then the BN counter */
-    int k = 0, b = 0;
+    /* state-dict order: node by node, parameters, then buffers, then the BN counter; names[b]
+     * holds the names the engine makes up (counters, thresholds), counts[nc] the counters */
+    int k = 0, b = 0, nc = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct nn_qattr *q = node_q(g, i);
         for (int p = 0; p < g->n_params; p++) {
@@ -284,10 +285,11 @@ int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_mod
             k++;
         }
         if (g->nodes[i].op == NN_OP_BN) {
-            counts[b] = g->nodes[i].u.bn.batches;
+            counts[nc] = g->nodes[i].u.bn.batches;
             snprintf(names[b], sizeof names[b], "%s.num_batches_tracked", g->nodes[i].name);
-            e[k++] = (struct nn_st_entry){names[b], NN_I64, 0, {0}, &counts[b], 8};
+            e[k++] = (struct nn_st_entry){names[b], NN_I64, 0, {0}, &counts[nc], 8};
             b++;
+            nc++;
         }
         if (q_active(q) && q->w_bits >= 2) { /* the calibrated weight threshold(s) */
             snprintf(names[b], sizeof names[b], "%s.weight_range", g->nodes[i].name);
