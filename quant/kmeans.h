@@ -1,6 +1,6 @@
 /* One-dimensional k-means for weight sharing (HAQ's k-means quantizer, after Deep
- * Compression): 2^b clusters over a layer's weights, k-means++ seeding from an explicit
- * generator, Lloyd iterations with exact nearest-centroid assignment, and during fine-tuning
+ * Compression): 2^b clusters over a layer's weights, greedy k-means++ seeding from an
+ * explicit generator, Lloyd iterations with exact nearest-centroid assignment, and during fine-tuning
  * the cluster assignment frozen while each weight is reset, after every SGD step, to the mean
  * of its cluster's updated weights. A cluster that loses all its members keeps its centroid,
  * so no NaN ever appears. */
@@ -12,8 +12,8 @@
 
 #include "nn/rng.h"
 
-/* Cluster n values into k ≤ 256 clusters with `iters` Lloyd iterations after k-means++
- * seeding. centroids[k] come out sorted ascending; labels[n] index them. objective (may be
+/* Cluster n values into k ≤ 256 clusters with `iters` Lloyd iterations after greedy
+ * k-means++ seeding. centroids[k] come out sorted ascending; labels[n] index them. objective (may be
  * NULL) receives the sum of squared distances after seeding and after each iteration
  * (iters + 1 values). k larger than the number of distinct values is allowed (duplicates
  * collapse). Returns 0 or −1 (nn_err). */
