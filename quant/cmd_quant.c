@@ -1,5 +1,6 @@
-/* haq quantize / haq finetune: post-training quantization of a checkpoint with a policy, and
- * quantization-aware fine-tuning (HAQ's final fine-tune: SGD, cosine learning rate). */
+/* haq quantize / haq finetune / haq export: post-training quantization of a checkpoint with a
+ * policy, quantization-aware fine-tuning (HAQ's final fine-tune: SGD, cosine learning rate),
+ * and the packed export with its exact byte accounting. */
 #include "cmd_quant.h"
 
 #include <getopt.h>
@@ -63,7 +64,10 @@ static const char common_help[] =
     "  --seed S           seed (default 1)\n"
     "  --threads T, --loader-threads N\n";
 
-static int parse(int argc, char **argv, const char *cmd, int finetune, struct qrun *r) {
+enum { MODE_QUANTIZE, MODE_FINETUNE, MODE_EXPORT };
+
+static int parse(int argc, char **argv, const char *cmd, int mode, struct qrun *r) {
+    int finetune = mode == MODE_FINETUNE;
     static const struct option opts[] = {{"model", required_argument, 0, OPT_MODEL},
                                          {"policy", required_argument, 0, OPT_POLICY},
                                          {"method", required_argument, 0, OPT_METHOD},
@@ -160,7 +164,12 @@ static int parse(int argc, char **argv, const char *cmd, int finetune, struct qr
         fprintf(stderr, "haq %s: %s\n", cmd, nn_errmsg());
         return -1;
     }
-    if (!r->model || !r->policy || !r->data || (finetune && !r->out) || optind < argc) {
+    if (mode == MODE_EXPORT) {
+        if (!r->model || !r->out || optind < argc) {
+            fprintf(stderr, "haq %s: --model and --out are required (haq %s --help)\n", cmd, cmd);
+            return -1;
+        }
+    } else if (!r->model || !r->policy || !r->data || (finetune && !r->out) || optind < argc) {
         fprintf(stderr, "haq %s: --model, --policy, --data%s are required (haq %s --help)\n",
                 cmd, finetune ? " and --out" : "", cmd);
         return -1;
@@ -239,7 +248,7 @@ static char *policy_meta(const struct q_policy *p, enum q_method m) {
 
 int q_cmd_quantize(int argc, char **argv) {
     struct qrun r;
-    int pr = parse(argc, argv, "quantize", 0, &r);
+    int pr = parse(argc, argv, "quantize", MODE_QUANTIZE, &r);
     if (pr) {
         printf("usage: haq quantize --model FILE --policy P --data SPEC [options] [--out FILE]\n\n"
                "Post-training quantization: apply a policy to a float checkpoint, calibrate\n"
@@ -274,7 +283,7 @@ done:
 
 int q_cmd_finetune(int argc, char **argv) {
     struct qrun r;
-    int pr = parse(argc, argv, "finetune", 1, &r);
+    int pr = parse(argc, argv, "finetune", MODE_FINETUNE, &r);
     if (pr) {
         printf("usage: haq finetune --model FILE --policy P --data SPEC --out FILE [options]\n\n"
                "Quantization-aware fine-tuning: quantize as haq quantize does, then train with\n"
@@ -344,5 +353,222 @@ done:
     data_csv_free(&log);
     nn_sgd_free(&o);
     qstate_free(&s);
+    return rc;
+}
+
+/* ---- haq export / haq import --packed ----------------------------------------------------- */
+
+/* The k-means widths of a checkpoint whose "policy" metadata says kmeans:w/a,… (n layers);
+ * 0 when it is not a k-means checkpoint, −1 on a malformed entry. */
+static int kmeans_bits_of(const char *path, int n, int *kbits) {
+    struct nn_st_file f;
+    if (nn_st_open(path, &f)) return -1;
+    const char *pm = nn_st_meta(&f, "policy");
+    int rc = 0;
+    if (pm && !strncmp(pm, "kmeans:", 7)) {
+        const char *c = pm + 7;
+        for (int l = 0; l < n && rc == 0; l++) {
+            char *end;
+            long w = strtol(c, &end, 10);
+            if (end == c || *end != '/' || w < 0 || w > 8) {
+                rc = nn_err("%s: bad 'policy' metadata near '%.20s'", path, c);
+                break;
+            }
+            kbits[l] = (int)w;
+            strtol(end + 1, &end, 10);
+            c = *end == ',' ? end + 1 : end;
+        }
+        if (rc == 0) rc = 1;
+    }
+    nn_st_close(&f);
+    return rc;
+}
+
+/* Bytes as "1,234,567". */
+static const char *grouped(size_t v, char *buf) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%zu", v), o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+int q_cmd_export(int argc, char **argv) {
+    struct qrun r;
+    int pr = parse(argc, argv, "export", MODE_EXPORT, &r);
+    if (pr) {
+        printf("usage: haq export --model FILE [--policy P [--method M] [--data SPEC]] --out FILE\n\n"
+               "Write the packed form of a quantized network: weights as b-bit codes with their\n"
+               "thresholds or k-means codebooks, biases and BN in float32, in safetensors\n"
+               "(format=haq-packed; haq eval and haq import --packed read it). The model is a\n"
+               "quantized checkpoint (haq quantize/finetune --out), exported as it is, or a\n"
+               "float one with --policy, quantized here: k-means needs no data, linear needs\n"
+               "--data to calibrate quantized activations. Prints the exact byte accounting;\n"
+               "the file holds exactly those bytes of tensor data plus its header.\n\n%s"
+               "  --out FILE         the packed file\n",
+               common_help);
+        return pr > 0 ? 0 : 2;
+    }
+    struct qstate s;
+    memset(&s, 0, sizeof s);
+    int rc = 1, *kbits = NULL, n_q = 0;
+    char *meta = NULL;
+    s.g = nn_ckpt_load(r.model, r.batch, 0, &s.cfg);
+    if (!s.g) goto fail;
+    n_q = q_layers(s.g, NULL);
+    kbits = calloc((size_t)n_q + 1, sizeof(int));
+    if (!kbits) {
+        nn_err("out of memory");
+        goto fail;
+    }
+    int km = kmeans_bits_of(r.model, n_q, kbits);
+    if (km < 0) goto fail;
+    int already = km || nn_graph_quantized(s.g);
+    if (already && r.policy) {
+        nn_err("%s is already quantized: export it without --policy (or start from the float "
+               "checkpoint)", r.model);
+        goto fail;
+    }
+    if (!already && !r.policy) {
+        nn_err("%s is a float checkpoint: give --policy (and --data for quantized activations)",
+               r.model);
+        goto fail;
+    }
+    enum q_method method = km ? Q_KMEANS : Q_LINEAR;
+    if (!already) {
+        method = r.o.method;
+        if (q_policy_from_arg(&s.p, r.policy, s.g) || q_apply(s.g, &s.p, &r.o, NULL)) goto fail;
+        if (method == Q_KMEANS) {
+            for (int l = 0; l < n_q; l++)
+                kbits[l] = r.o.free_high_bit && s.p.w_bits[l] > 6 ? 0 : s.p.w_bits[l];
+        } else {
+            int acts = 0;
+            for (int i = 0; i < s.g->n_nodes; i++) {
+                struct nn_qattr *q = nn_node_q(s.g, i);
+                acts += q && q->a_bits;
+            }
+            if (acts && !r.data) {
+                nn_err("the policy quantizes activations: give --data to calibrate their ranges");
+                goto fail;
+            }
+            struct nn_batches *cbp = NULL, cb;
+            struct data_loader *cl = NULL;
+            if (acts) {
+                if (data_open(r.data, &s.src) ||
+                    data_batches_open(s.src, DATA_TRAIN, r.batch, s.cfg.input, 0,
+                                      (uint64_t)r.seed, r.loaders, NULL, 0, &cl, &cb))
+                    goto fail;
+                cbp = &cb;
+            }
+            int bad = q_calibrate(s.g, cbp, r.calib, &r.o);
+            data_loader_free(cl);
+            if (bad) goto fail;
+        }
+        meta = policy_meta(&s.p, method);
+    } else {
+        struct nn_st_file f; /* keep the model's own policy line */
+        if (nn_st_open(r.model, &f)) goto fail;
+        const char *pm = nn_st_meta(&f, "policy");
+        meta = strdup(pm ? pm : "");
+        nn_st_close(&f);
+    }
+    if (!meta) {
+        nn_err("out of memory");
+        goto fail;
+    }
+    const char *extra[2] = {"policy", meta};
+    struct nn_packed_size sz;
+    const int *kb = method == Q_KMEANS ? kbits : NULL;
+    if (nn_packed_account(s.g, kb, &sz) || nn_packed_save(r.out, s.g, &s.cfg, kb, extra, 1))
+        goto fail;
+    /* read the file back: its tensor data must be the accounting, byte for byte */
+    struct nn_st_file f;
+    if (nn_st_open(r.out, &f)) goto fail;
+    size_t data = 0, file = f.size;
+    for (int i = 0; i < f.n; i++) data += f.t[i].nbytes;
+    nn_st_close(&f);
+    if (data != sz.payload_bytes) {
+        nn_err("%s: %zu bytes of tensor data, the accounting says %zu", r.out, data,
+               sz.payload_bytes);
+        goto fail;
+    }
+    char b1[32], b2[32], b3[32], b4[32];
+    fprintf(stderr,
+            "%s: quantized weights %s B (float32: %s B, %.2fx smaller), biases and BN %s B,\n"
+            "  tensor data %s B = the accounting; file %zu B (header %zu B)\n",
+            r.out, grouped(sz.weight_bytes, b1), grouped(sz.fp32_weight_bytes, b2),
+            (double)sz.fp32_weight_bytes / (double)(sz.weight_bytes ? sz.weight_bytes : 1),
+            grouped(sz.other_bytes, b3), grouped(sz.payload_bytes, b4), file, file - data);
+    printf("result weight_bytes=%zu fp32_weight_bytes=%zu other_bytes=%zu payload_bytes=%zu "
+           "file_bytes=%zu compression=%.4f method=%s out=%s\n",
+           sz.weight_bytes, sz.fp32_weight_bytes, sz.other_bytes, sz.payload_bytes, file,
+           (double)sz.fp32_weight_bytes / (double)(sz.weight_bytes ? sz.weight_bytes : 1),
+           method == Q_KMEANS ? "kmeans" : "linear", r.out);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "haq export: %s\n", nn_errmsg());
+done:
+    free(kbits);
+    free(meta);
+    qstate_free(&s);
+    return rc;
+}
+
+int q_cmd_import_packed(int argc, char **argv) {
+    static const struct option opts[] = {{"packed", required_argument, 0, 'p'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *in = NULL, *out = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (opt == 'p') in = optarg;
+        else if (opt == 'o') out = optarg;
+        else {
+            FILE *f = opt == 'h' ? stdout : stderr;
+            fprintf(f, "usage: haq import --packed FILE --out FILE\n\n"
+                       "Decode a packed file (haq export) back to a float checkpoint: every\n"
+                       "weight takes the value the quantized network computes with, and the\n"
+                       "policy, thresholds and ranges stay, so haq eval gives the same accuracy.\n");
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (!in || !out || optind < argc) {
+        fprintf(stderr, "haq import: --packed and --out are required (haq import --help)\n");
+        return 2;
+    }
+    struct nn_model_cfg cfg;
+    struct nn_st_file f;
+    char *meta = NULL;
+    struct nn_graph *g = NULL;
+    int rc = 1;
+    if (nn_st_open(in, &f)) goto fail;
+    const char *fmt = nn_st_meta(&f, "format"), *pm = nn_st_meta(&f, "policy");
+    if (!fmt || strcmp(fmt, "haq-packed")) {
+        nn_st_close(&f);
+        nn_err("%s: not a packed file (format is '%s'; haq export writes them)", in,
+               fmt ? fmt : "none");
+        goto fail;
+    }
+    meta = pm ? strdup(pm) : NULL;
+    nn_st_close(&f);
+    g = nn_ckpt_load(in, 1, 0, &cfg);
+    if (!g) goto fail;
+    const char *extra[2] = {"policy", meta};
+    if (nn_ckpt_save(out, g, &cfg, extra, meta ? 1 : 0)) goto fail;
+    fprintf(stderr, "%s: decoded into %s\n", in, out);
+    printf("result out=%s\n", out);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "haq import: %s\n", nn_errmsg());
+done:
+    free(meta);
+    nn_graph_free(g);
     return rc;
 }

@@ -5,5 +5,8 @@
 
 int q_cmd_quantize(int argc, char **argv);
 int q_cmd_finetune(int argc, char **argv);
+int q_cmd_export(int argc, char **argv);
+/* haq import --packed FILE --out FILE (haq.c routes import here when --packed is given). */
+int q_cmd_import_packed(int argc, char **argv);
 
 #endif

@@ -167,6 +167,7 @@ int q_calibrate(struct nn_graph *g, struct nn_batches *b, int n_batches,
         any = q && q->a_bits;
     }
     if (!any) return 0;
+    if (!b) return nn_err("calibration: the policy quantizes activations and no data was given");
     double *sum = calloc((size_t)g->n_nodes, sizeof(double));
     if (!sum) return nn_err("out of memory (calibration)");
     int was_train = g->train, seen = 0, rc = 0;

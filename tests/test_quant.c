@@ -9,6 +9,8 @@
 
 #include "data/dataset.h"
 #include "data/runlog.h"
+#include "hw/layer.h"
+#include "hw/size.h"
 #include "nn/checkpoint.h"
 #include "nn/error.h"
 #include "nn/fakeq.h"
@@ -521,6 +523,221 @@ START_TEST(kmeans_network) {
 }
 END_TEST
 
+/* ---- packed export ------------------------------------------------------------------------ */
+
+START_TEST(pack_codes_layout) {
+    uint32_t c3[3] = {5, 2, 7}, back[3];
+    uint8_t b[2];
+    nn_pack_codes(c3, 3, 3, b); /* 101 010 111, least significant bit first */
+    ck_assert_uint_eq(b[0], 0xD5);
+    ck_assert_uint_eq(b[1], 0x01);
+    nn_unpack_codes(b, 3, 3, back);
+    ck_assert_int_eq(memcmp(back, c3, sizeof c3), 0);
+    struct nn_rng r;
+    nn_rng_seed(&r, 21);
+    static uint32_t codes[1001], out[1001];
+    static uint8_t buf[1001];
+    for (int bits = 1; bits <= 8; bits++)
+        for (size_t n = 1; n <= 1001; n += 125) {
+            for (size_t i = 0; i < n; i++) codes[i] = (uint32_t)nn_rng_below(&r, 1u << bits);
+            ck_assert_uint_eq(nn_packed_bytes(n, bits), (n * bits + 7) / 8);
+            memset(buf, 0xAB, sizeof buf);
+            nn_pack_codes(codes, n, bits, buf);
+            nn_unpack_codes(buf, n, bits, out);
+            ck_assert_int_eq(memcmp(out, codes, n * sizeof *codes), 0);
+            if (n * bits % 8) /* the padding bits of the last byte are zero */
+                ck_assert_uint_eq(buf[n * bits / 8] >> (n * bits % 8), 0);
+        }
+}
+END_TEST
+
+/* A small MobileNetV2 with BN statistics that are not the identity, calibrated on noise. */
+static struct nn_graph *small_net(struct nn_model_cfg *cfg, float *x, int n, struct nn_rng *r) {
+    *cfg = nn_model_defaults("mobilenet_v2");
+    cfg->width = 0.35f;
+    cfg->classes = 5;
+    cfg->input = 16;
+    struct nn_graph *g = nn_model_build(cfg);
+    ck_assert_int_eq(nn_graph_alloc(g, n, 0), 0);
+    nn_graph_init(g, r);
+    for (int b = 0; b < g->n_bufs; b++) { /* running mean, positive running variance */
+        float *d = nn_buf_data(g, b);
+        for (size_t i = 0; i < g->bufs[b].numel; i++)
+            d[i] = strstr(g->bufs[b].name, "var") ? 0.5f + (float)nn_rng_uniform_d(r)
+                                                  : 0.1f * (float)nn_rng_normal(r);
+    }
+    tu_fill(r, x, (size_t)n * 16 * 16 * 3, -2, 2);
+    return g;
+}
+
+/* Byte accounting of the float tensors that are not quantizable layers' weights. */
+static size_t other_bytes(const struct nn_graph *g) {
+    size_t s = 0;
+    for (int p = 0; p < g->n_params; p++) {
+        const struct nn_node *n = &g->nodes[g->params[p].node];
+        int wp = n->op == NN_OP_CONV ? n->u.conv.w : n->op == NN_OP_LINEAR ? n->u.fc.w : -1;
+        if (p != wp && !g->params[p].quant) s += 4 * g->params[p].numel;
+    }
+    for (int b = 0; b < g->n_bufs; b++) s += 4 * g->bufs[b].numel;
+    return s;
+}
+
+/* Export round trips: the packed file decodes to exactly the weights the quantized network
+ * computes with (outputs bitwise equal), for mixed linear policies (float, 1-bit, 2 … 8 bits;
+ * per-tensor and per-channel) and for k-means; the tensor data equals the accounting, and
+ * the accounting equals the hardware model's size per layer. */
+START_TEST(packed_export_round_trip) {
+    nn_pool_init(2);
+    struct nn_rng r;
+    nn_rng_seed(&r, 22);
+    enum { B = 4 };
+    static float x[B * 16 * 16 * 3], want[B * 5];
+    static int y[B];
+    const char *path = "build/test_packed.safetensors", *back = "build/test_unpacked.safetensors";
+    for (int round = 0; round < 4; round++) {
+        struct nn_model_cfg cfg;
+        struct nn_graph *g = small_net(&cfg, x, B, &r);
+        int n = q_layers(g, NULL);
+        struct q_policy p;
+        ck_assert_int_eq(q_policy_uniform(&p, n, Q_FLOAT, Q_FLOAT), 0);
+        for (int l = 0; l < n; l++) { /* every width, float layers among them */
+            p.w_bits[l] = (int)nn_rng_below(&r, 9);
+            p.a_bits[l] = (int)nn_rng_below(&r, 9);
+            if (p.a_bits[l] == 1) p.a_bits[l] = 2;
+            if (round == 3 && p.w_bits[l] == 0) p.w_bits[l] = 3;
+        }
+        p.w_bits[1] = 1;
+        struct q_options o = q_options_default();
+        o.per_channel = round == 1;
+        o.method = round >= 2 ? Q_KMEANS : Q_LINEAR;
+        o.kmeans_iters = 5;
+        int kbits[64] = {0};
+        ck_assert_int_lt(n, 64);
+        ck_assert_int_eq(q_apply(g, &p, &o, NULL), 0);
+        if (o.method == Q_LINEAR) {
+            struct one_batch ob = {x, y, B, 0};
+            struct nn_batches b = {&ob, ob_start, ob_next, 1, B};
+            ck_assert_int_eq(q_calibrate(g, &b, 1, &o), 0);
+        } else {
+            for (int l = 0; l < n; l++) kbits[l] = p.w_bits[l];
+        }
+        const int *kb = o.method == Q_KMEANS ? kbits : NULL;
+        ck_assert_int_eq(nn_graph_forward(g, x, B), 0);
+        memcpy(want, g->nodes[nn_graph_last(g)].out, sizeof want);
+        struct nn_packed_size sz;
+        ck_assert_int_eq(nn_packed_account(g, kb, &sz), 0);
+        ck_assert_msg(nn_packed_save(path, g, &cfg, kb, NULL, 0) == 0, "%s", nn_errmsg());
+        /* the accounting: the file's tensor data, and the hardware model's sizes */
+        struct nn_st_file f;
+        ck_assert_int_eq(nn_st_open(path, &f), 0);
+        size_t data = 0;
+        for (int i = 0; i < f.n; i++) data += f.t[i].nbytes;
+        ck_assert_uint_eq(data, sz.payload_bytes);
+        /* the file: the 8-byte length, the header, then exactly that data */
+        ck_assert_uint_eq(f.size, (size_t)(f.t[0].data - f.map) + data);
+        nn_st_close(&f);
+        ck_assert_uint_eq(sz.other_bytes, other_bytes(g));
+        struct hw_layer *ls;
+        ck_assert_int_eq(hw_layers(g, 1, &ls), n);
+        int *nodes = malloc((size_t)n * sizeof(int));
+        q_layers(g, nodes);
+        double hw = 0, fp = 0;
+        for (int l = 0; l < n; l++) {
+            const struct nn_qattr *q = nn_node_q(g, nodes[l]);
+            if (o.method == Q_KMEANS) hw += hw_size_bytes(&ls[l], kbits[l], Q_FLOAT, HW_Q_KMEANS);
+            else if (!o.per_channel)
+                hw += hw_size_bytes(&ls[l], q->w_bits, q->a_bits, HW_Q_LINEAR);
+            fp += hw_size_fp32_bytes(&ls[l]);
+        }
+        if (o.method == Q_KMEANS || !o.per_channel) ck_assert_double_eq(hw, (double)sz.weight_bytes);
+        ck_assert_double_eq(fp, (double)sz.fp32_weight_bytes);
+        ck_assert(sz.weight_bytes < sz.fp32_weight_bytes);
+        free(nodes);
+        free(ls);
+        /* decoding: identical outputs, directly and through a float checkpoint */
+        struct nn_model_cfg c2;
+        struct nn_graph *h = nn_ckpt_load(path, B, 0, &c2);
+        ck_assert_msg(h != NULL, "%s", nn_errmsg());
+        ck_assert_int_eq(nn_graph_forward(h, x, B), 0);
+        ck_assert_int_eq(memcmp(want, h->nodes[nn_graph_last(h)].out, sizeof want), 0);
+        ck_assert_int_eq(nn_ckpt_save(back, h, &c2, NULL, 0), 0);
+        struct nn_graph *u = nn_ckpt_load(back, B, 0, &c2);
+        ck_assert_msg(u != NULL, "%s", nn_errmsg());
+        ck_assert_int_eq(nn_graph_forward(u, x, B), 0);
+        ck_assert_int_eq(memcmp(want, u->nodes[nn_graph_last(u)].out, sizeof want), 0);
+        nn_graph_free(u);
+        nn_graph_free(h);
+        q_policy_free(&p);
+        nn_graph_free(g);
+    }
+    remove(path);
+    remove(back);
+}
+END_TEST
+
+/* A k-means layer with more distinct weights than its codebook holds is refused; a damaged
+ * packed file is reported with its name and the tensor at fault. */
+START_TEST(packed_errors) {
+    nn_pool_init(2);
+    struct nn_rng r;
+    nn_rng_seed(&r, 23);
+    static float x[2 * 16 * 16 * 3];
+    struct nn_model_cfg cfg;
+    struct nn_graph *g = small_net(&cfg, x, 2, &r);
+    int n = q_layers(g, NULL), kbits[64];
+    for (int l = 0; l < n; l++) kbits[l] = 2;
+    const char *path = "build/test_packed_bad.safetensors";
+    ck_assert_int_eq(nn_packed_save(path, g, &cfg, kbits, NULL, 0), -1); /* float weights */
+    ck_assert_ptr_nonnull(strstr(nn_errmsg(), "distinct"));
+    struct q_policy p;
+    ck_assert_int_eq(q_policy_uniform(&p, n, 4, 4), 0);
+    struct q_options o = q_options_default();
+    ck_assert_int_eq(q_apply(g, &p, &o, NULL), 0);
+    ck_assert_int_eq(q_calibrate(g, NULL, 0, &o), -1); /* activations need data */
+    struct one_batch ob = {x, (int[]){0, 1}, 2, 0};
+    struct nn_batches b = {&ob, ob_start, ob_next, 1, 2};
+    ck_assert_int_eq(q_calibrate(g, &b, 1, &o), 0);
+    ck_assert_int_eq(nn_packed_save(path, g, &cfg, NULL, 0, 0), 0);
+    uint8_t *d;
+    size_t len;
+    ck_assert_int_eq(nn_read_file(path, &d, &len, 1u << 30), 0);
+    struct nn_model_cfg c2;
+    const char *bad = "build/test_packed_bad2.safetensors";
+    for (int cut = 1; cut < 4; cut++) { /* truncated files */
+        ck_assert_int_eq(nn_write_file_atomic(bad, d, len * cut / 4), 0);
+        ck_assert_ptr_null(nn_ckpt_load(bad, 2, 0, &c2));
+        ck_assert_ptr_nonnull(strstr(nn_errmsg(), bad));
+    }
+    /* a codes tensor of the wrong length: rewrite the file with one code byte fewer */
+    struct nn_st_file f;
+    ck_assert_int_eq(nn_st_open(path, &f), 0);
+    struct nn_st_entry e[512];
+    const char *meta[64];
+    ck_assert_int_lt(f.n, 512);
+    int victim = -1;
+    for (int i = 0; i < f.n; i++) {
+        e[i] = (struct nn_st_entry){f.t[i].name, f.t[i].dtype, f.t[i].ndim, {0}, f.t[i].data,
+                                    f.t[i].nbytes};
+        memcpy(e[i].shape, f.t[i].shape, sizeof e[i].shape);
+        if (victim < 0 && strstr(f.t[i].name, ".codes")) victim = i;
+    }
+    ck_assert_int_ge(victim, 0);
+    e[victim].shape[0]--;
+    e[victim].nbytes--;
+    ck_assert_int_lt(f.n_meta, 32);
+    for (int i = 0; i < f.n_meta; i++) meta[2 * i] = f.meta_key[i], meta[2 * i + 1] = f.meta_val[i];
+    ck_assert_int_eq(nn_st_write(bad, e, f.n, meta, f.n_meta), 0);
+    ck_assert_ptr_null(nn_ckpt_load(bad, 2, 0, &c2));
+    ck_assert_ptr_nonnull(strstr(nn_errmsg(), f.t[victim].name));
+    nn_st_close(&f);
+    free(d);
+    remove(path);
+    remove(bad);
+    q_policy_free(&p);
+    nn_graph_free(g);
+}
+END_TEST
+
 Suite *suite_quant(void) {
     Suite *s = suite_create("quant");
     TCase *tc = tcase_create("quant");
@@ -534,6 +751,9 @@ Suite *suite_quant(void) {
     tcase_add_test(tc, graph_qat_gradients);
     tcase_add_test(tc, calibration_and_checkpoint);
     tcase_add_test(tc, kmeans_network);
+    tcase_add_test(tc, pack_codes_layout);
+    tcase_add_test(tc, packed_export_round_trip);
+    tcase_add_test(tc, packed_errors);
     suite_add_tcase(s, tc);
     return s;
 }
