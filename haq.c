@@ -6,6 +6,7 @@
 #include "data/cmd_decode.h"
 #include "hw/cmd_hw.h"
 #include "nn/cmd.h"
+#include "quant/cmd_quant.h"
 #include "nn/cpu.h"
 #include "nn/pool.h"
 
@@ -22,6 +23,14 @@ static int cmd_version(int argc, char **argv) {
     return 0;
 }
 
+/* import: PyTorch weights (data/), or a packed export decoded back (quant/) */
+static int cmd_import(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--packed") || !strncmp(argv[i], "--packed=", 9))
+            return q_cmd_import_packed(argc, argv);
+    return data_cmd_import(argc, argv);
+}
+
 struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -31,8 +40,11 @@ struct command {
 static const struct command commands[] = {
     {"train", data_cmd_train, "train a full-precision network on a data set"},
     {"eval", data_cmd_eval, "top-1/top-5 of a checkpoint on a data set's held-out split"},
-    {"import", data_cmd_import, "convert PyTorch weights (.pth) into a checkpoint"},
+    {"import", cmd_import, "PyTorch weights (.pth), or a packed export, into a checkpoint"},
     {"predict", data_cmd_predict, "logits of a network for inputs in a .npy file"},
+    {"quantize", q_cmd_quantize, "post-training quantization of a checkpoint with a policy"},
+    {"finetune", q_cmd_finetune, "quantization-aware fine-tuning with a policy"},
+    {"export", q_cmd_export, "the packed form of a quantized network, with its exact size"},
     {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
     {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},

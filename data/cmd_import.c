@@ -44,7 +44,8 @@ static const char import_help[] =
     "usage: haq import --arch ARCH [--width W] [--classes N] [--input S] [--stem KIND]\n"
     "                  --torch FILE.pth --out FILE.safetensors [--allow-unknown]\n\n"
     "Convert PyTorch weights (torch.save zip or legacy format; torchvision's names, or the HAQ\n"
-    "release's for mobilenet_v2) into a checkpoint. --classes defaults to the checkpoint's.\n\n"
+    "release's for mobilenet_v2) into a checkpoint. --classes defaults to the checkpoint's.\n"
+    "(haq import --packed FILE --out FILE decodes a packed export instead.)\n\n"
     "%s";
 
 int data_cmd_import(int argc, char **argv) {

@@ -17,6 +17,7 @@
 #include "nn/progress.h"
 #include "nn/safetensors.h"
 #include "nn/train.h"
+#include "runlog.h"
 #include "split.h"
 
 enum {
@@ -66,17 +67,6 @@ static const char train_help[] =
     "With --val-size both splits come from the data's train split (HAQ's search splits): the\n"
     "held-out split is not read.\n";
 
-/* A loader over a split, or over an index list into it (idx != NULL). */
-static int open_loader(struct data_source *src, int split, const size_t *idx, size_t n_idx,
-                       int batch, int out, int train, uint64_t seed, int threads,
-                       struct data_loader **L, struct nn_batches *b) {
-    struct data_loader_cfg c = {split, batch, out, train, train, train, seed, threads, idx, n_idx};
-    *L = data_loader_new(src, &c);
-    if (!*L) return -1;
-    data_loader_as_batches(*L, b);
-    return 0;
-}
-
 /* The evaluation split: the search's validation indices (into DATA_TRAIN) when asked for,
  * else the held-out split, which must then hold images. */
 static int eval_split(struct data_source *src, const char *data, const struct data_cli_split *sp,
@@ -92,26 +82,6 @@ static int eval_split(struct data_source *src, const char *data, const struct da
                       "--val-size N [--train-size M] for the search splits)",
                       data);
     return 0;
-}
-
-struct csv {
-    char *buf;
-    size_t len, cap;
-};
-
-static int csv_add(struct csv *c, const char *path, const char *line) {
-    size_t l = strlen(line);
-    if (c->len + l + 1 > c->cap) {
-        size_t nc = c->cap ? 2 * c->cap : 4096;
-        while (nc < c->len + l + 1) nc *= 2;
-        char *p = realloc(c->buf, nc);
-        if (!p) return nn_err("%s: out of memory", path);
-        c->buf = p;
-        c->cap = nc;
-    }
-    memcpy(c->buf + c->len, line, l + 1);
-    c->len += l;
-    return nn_write_file_atomic(path, c->buf, c->len);
 }
 
 int data_cmd_train(int argc, char **argv) {
@@ -229,7 +199,7 @@ int data_cmd_train(int argc, char **argv) {
     struct data_loader *tl = NULL, *vl = NULL;
     struct nn_batches tb, vb;
     struct nn_sgd o = {0};
-    struct csv log = {0};
+    struct data_csv log = {0};
     char *csv_default = NULL;
     struct data_subsets sub = {0};
     int vsplit;
@@ -252,10 +222,10 @@ int data_cmd_train(int argc, char **argv) {
         memcpy(g->buf_data, ig->buf_data, g->n_buf_floats * sizeof(float));
         nn_graph_free(ig);
     }
-    if (open_loader(src, DATA_TRAIN, sub.train, sub.n_train, batch, cfg.input, 1, (uint64_t)seed,
-                    loaders, &tl, &tb) ||
-        open_loader(src, vsplit, sub.val, sub.n_val, batch, cfg.input, 0, (uint64_t)seed, loaders,
-                    &vl, &vb))
+    if (data_batches_open(src, DATA_TRAIN, batch, cfg.input, 1, (uint64_t)seed, loaders,
+                          sub.train, sub.n_train, &tl, &tb) ||
+        data_batches_open(src, vsplit, batch, cfg.input, 0, (uint64_t)seed, loaders, sub.val,
+                          sub.n_val, &vl, &vb))
         goto fail;
     if (tb.batches == 0) {
         nn_err("%s: fewer training images than one batch of %d", data, batch);
@@ -278,8 +248,8 @@ int data_cmd_train(int argc, char **argv) {
     if (sp.val_size)
         fprintf(stderr, "search splits of the train split (seed %d): %zu train, %zu val\n",
                 sp.seed, sub.n_train, sub.n_val);
-    if (csv_add(&log, csv_path,
-                "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds,img_s\n"))
+    if (data_csv_open(&log, csv_path,
+                      "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds,img_s\n"))
         goto fail;
     struct nn_epoch_stats ts = {0}, vs = {0};
     double total_s = 0;
@@ -294,7 +264,7 @@ int data_cmd_train(int argc, char **argv) {
         snprintf(line, sizeof line, "%d,%.6g,%.5f,%.3f,%.5f,%.3f,%.3f,%.2f,%.1f\n", e + 1,
                  (double)o.lr, ts.loss, ts.top1, do_eval ? vs.loss : NAN, do_eval ? vs.top1 : NAN,
                  do_eval ? vs.top5 : NAN, ts.seconds, ts.img_s);
-        if (csv_add(&log, csv_path, line)) goto fail;
+        if (data_csv_add(&log, line)) goto fail;
         fprintf(stderr, "epoch %d/%d  loss %.4f  train top1 %.2f%%", e + 1, epochs, ts.loss,
                 ts.top1);
         if (do_eval) fprintf(stderr, "  val top1 %.2f%% top5 %.2f%%", vs.top1, vs.top5);
@@ -312,7 +282,7 @@ fail:
 done:
     data_subsets_free(&sub);
     free(csv_default);
-    free(log.buf);
+    data_csv_free(&log);
     nn_sgd_free(&o);
     data_loader_free(tl);
     data_loader_free(vl);
@@ -388,7 +358,8 @@ int data_cmd_eval(int argc, char **argv) {
         nn_err("%s takes %d-channel images, %s has %d", model, cfg.in_channels, data, src->c);
         goto fail;
     }
-    if (open_loader(src, vsplit, sub.val, sub.n_val, batch, cfg.input, 0, 1, loaders, &L, &b))
+    if (data_batches_open(src, vsplit, batch, cfg.input, 0, 1, loaders, sub.val, sub.n_val, &L,
+                          &b))
         goto fail;
     struct nn_epoch_stats st;
     if (nn_evaluate(g, &b, "eval", &st)) goto fail;

@@ -71,8 +71,8 @@ int data_import_state(struct nn_graph *g, const char *arch, struct data_pth *p,
     int n = 0;
     for (int i = 0; i < p->n; i++) {
         const char *k = p->t[i].name;
-        if (ends(k, ".activation_range") || ends(k, ".weight_range")) {
-            rep->skipped++; /* the release's quantizer state */
+        if (ends(k, ".weight_range")) {
+            rep->skipped++; /* the release's weight thresholds: recalibrated here */
             continue;
         }
         v[n] = p->t[i];

@@ -4,8 +4,9 @@
  * Layouts: torchvision's for every architecture; for mobilenet_v2 also the HAQ release's,
  * whose blocks keep convs at conv.0/conv.3/conv.6 with BN at conv.1/4/7 (conv.0/1/3/4 in the
  * expand-free first block), whose classifier is `classifier` itself, and whose quantized
- * layers carry `activation_range` and `weight_range` (quantizer state, not weights: skipped
- * and counted). The HAQ release's mobilenet_v1 names are the engine's own. */
+ * layers carry `activation_range` (loaded: the engine's input-activation ranges have the same
+ * meaning) and `weight_range` (thresholds, recalibrated here: skipped and counted). The HAQ
+ * release's mobilenet_v1 names are the engine's own. */
 #ifndef HAQ_DATA_IMPORT_H
 #define HAQ_DATA_IMPORT_H
 

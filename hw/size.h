@@ -5,9 +5,10 @@
  *   linear:  ⌈bits·weights / 8⌉ bytes + 4 (the fp32 weight scale)
  *            + 4 when the activation is quantized (its fp32 range r)
  *   k-means: ⌈bits·weights / 8⌉ bytes + 4·2^bits (the fp32 codebook)
- *   float weights (Q_FLOAT): 4·weights bytes, nothing else.
- * The fp32 reference is 4·weights per layer. This is the one definition of the size; the
- * quantizers' packed export uses these functions. */
+ *   float weights (Q_FLOAT): 4·weights bytes (+ 4 for a quantized activation's range).
+ * The fp32 reference is 4·weights per layer. This is the size the packed export
+ * (nn_packed_save, haq export) stores for those tensors, byte for byte; the quantization tests
+ * check the two against each other. */
 #ifndef HAQ_HW_SIZE_H
 #define HAQ_HW_SIZE_H
 

@@ -7,6 +7,7 @@
 #include "conv.h"
 #include "cpu.h"
 #include "error.h"
+#include "fakeq.h"
 
 /* Every tensor in the parameter, gradient and buffer blocks starts on a 64-byte boundary. */
 #define ALIGN_FLOATS 16
@@ -52,6 +53,10 @@ void nn_graph_free(struct nn_graph *g) {
     nn_arena_free(&g->act);
     free(g->grad_live);
     free(g->prof);
+    nn_free(g->qx);
+    nn_free(g->qdx);
+    nn_free(g->qparam);
+    nn_free(g->qthresh);
     free(g);
 }
 
@@ -103,8 +108,16 @@ static struct nn_node *push(struct nn_graph *g, const char *name, enum nn_op op,
     return n;
 }
 
+static int add_tensor_q(struct nn_graph *g, int buffer, int node, const char *suffix, int ndim,
+                        const int *shape, int decay, int quant);
+
 static int add_tensor(struct nn_graph *g, int buffer, int node, const char *suffix, int ndim,
                       const int *shape, int decay) {
+    return add_tensor_q(g, buffer, node, suffix, ndim, shape, decay, 0);
+}
+
+static int add_tensor_q(struct nn_graph *g, int buffer, int node, const char *suffix, int ndim,
+                        const int *shape, int decay, int quant) {
     struct nn_param **tab = buffer ? &g->bufs : &g->params;
     int *count = buffer ? &g->n_bufs : &g->n_params, *cap = buffer ? &g->cap_bufs : &g->cap_params;
     size_t *total = buffer ? &g->n_buf_floats : &g->n_param_floats;
@@ -130,6 +143,7 @@ static int add_tensor(struct nn_graph *g, int buffer, int node, const char *suff
     p->off = *total;
     p->decay = decay;
     p->node = node;
+    p->quant = quant;
     *total += round_up(p->numel);
     return (*count)++;
 }
@@ -149,11 +163,13 @@ int nn_conv(struct nn_graph *g, const char *name, int in, int cout, int kh, int 
     n->h = s.ho;
     n->w = s.wo;
     n->c = cout;
-    n->u.conv = (struct nn_conv_attr){kh, kw, stride, pad_h, pad_w, groups, x->c, -1, -1};
+    n->u.conv = (struct nn_conv_attr){kh, kw, stride, pad_h, pad_w, groups, x->c, -1, -1, {0}};
     g->n_nodes++;
-    int wshape[4] = {cout, x->c / groups, kh, kw};
+    int wshape[4] = {cout, x->c / groups, kh, kw}, one = 1;
     n->u.conv.w = add_tensor(g, 0, idx, "weight", 4, wshape, 1);
     if (bias) n->u.conv.b = add_tensor(g, 0, idx, "bias", 1, &cout, 0);
+    /* the release's name; trained with weight decay as there */
+    g->nodes[idx].u.conv.q.range = add_tensor_q(g, 0, idx, "activation_range", 1, &one, 1, 1);
     return g->failed ? -1 : idx;
 }
 
@@ -236,11 +252,12 @@ int nn_linear(struct nn_graph *g, const char *name, int in, int out_f, int bias)
     int idx = g->n_nodes, in_f = x->h * x->w * x->c;
     n->h = n->w = 1;
     n->c = out_f;
-    n->u.fc = (struct nn_linear_attr){in_f, -1, -1};
+    n->u.fc = (struct nn_linear_attr){in_f, -1, -1, {0}};
     g->n_nodes++;
-    int wshape[2] = {out_f, in_f};
+    int wshape[2] = {out_f, in_f}, one = 1;
     n->u.fc.w = add_tensor(g, 0, idx, "weight", 2, wshape, 1);
     if (bias) n->u.fc.b = add_tensor(g, 0, idx, "bias", 1, &out_f, 0);
+    g->nodes[idx].u.fc.q.range = add_tensor_q(g, 0, idx, "activation_range", 1, &one, 1, 1);
     return g->failed ? -1 : idx;
 }
 
@@ -393,6 +410,8 @@ int nn_graph_alloc(struct nn_graph *g, int max_batch, int trainable) {
     }
     free(goff);
     /* Deterministic defaults until nn_graph_init or a checkpoint sets real values. */
+    for (int p = 0; p < g->n_params; p++)
+        if (g->params[p].quant) nn_param_data(g, p)[0] = 6.0f; /* HAQ's initial range */
     for (int i = 0; i < g->n_nodes; i++) {
         const struct nn_node *n = &g->nodes[i];
         if (n->op != NN_OP_BN) continue;
@@ -448,6 +467,100 @@ static void conv_shape_of(const struct nn_graph *g, const struct nn_node *n, int
                        a->pad_w, a->groups);
 }
 
+/* ---- fake quantization --------------------------------------------------------------------- */
+
+struct nn_qattr *nn_node_q(struct nn_graph *g, int i) {
+    struct nn_node *n = &g->nodes[i];
+    return n->op == NN_OP_CONV ? &n->u.conv.q : n->op == NN_OP_LINEAR ? &n->u.fc.q : NULL;
+}
+
+int nn_node_input_signed(const struct nn_graph *g, int i) {
+    int t = g->nodes[i].in[0];
+    for (;;) {
+        const struct nn_node *n = &g->nodes[t];
+        if (n->op == NN_OP_AVGPOOL || n->op == NN_OP_MAXPOOL || n->op == NN_OP_DROPOUT) {
+            t = n->in[0];
+            continue;
+        }
+        if (n->op == NN_OP_ACT) return n->u.act == NN_ACT_NONE;
+        if (n->op == NN_OP_BN) return n->u.bn.act == NN_ACT_NONE;
+        return 1; /* the image, a residual sum, a raw conv output */
+    }
+}
+
+int nn_graph_quantized(const struct nn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct nn_node *n = &g->nodes[i];
+        const struct nn_qattr *q = n->op == NN_OP_CONV     ? &n->u.conv.q
+                                   : n->op == NN_OP_LINEAR ? &n->u.fc.q
+                                                           : NULL;
+        if (q && (q->w_bits || q->a_bits)) return 1;
+    }
+    return 0;
+}
+
+int nn_graph_quant_prepare(struct nn_graph *g) {
+    if (g->qparam) return 0;
+    if (!g->param_data) return nn_err("graph: quantization before nn_graph_alloc");
+    size_t in_max = 1, chans = 1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!nn_node_q(g, i)) continue;
+        size_t e = node_elems(&g->nodes[g->nodes[i].in[0]], g->max_batch);
+        if (e > in_max) in_max = e;
+        chans += (size_t)g->nodes[i].c;
+    }
+    g->qx = nn_alloc_floats(in_max);
+    g->qdx = g->trainable ? nn_alloc_floats(in_max) : NULL;
+    g->qparam = nn_alloc_floats(g->n_param_floats + 16);
+    g->qthresh = nn_alloc_floats(chans);
+    if (!g->qx || (g->trainable && !g->qdx) || !g->qparam || !g->qthresh)
+        return nn_err("out of memory (quantization buffers, %zu floats)", in_max);
+    size_t at = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct nn_qattr *q = nn_node_q(g, i);
+        if (!q) continue;
+        q->w_thresh_pc = g->qthresh + at;
+        at += (size_t)g->nodes[i].c;
+    }
+    return 0;
+}
+
+static int quant_on(const struct nn_graph *g, const struct nn_qattr *q) {
+    return !g->quant_off && (q->w_bits || q->a_bits);
+}
+
+/* The input a quantized node reads: its producer's output, fake-quantized into qx. */
+static const float *quant_input(struct nn_graph *g, const struct nn_qattr *q, const float *x,
+                                size_t e) {
+    if (!q->a_bits) return x;
+    nn_fq_act_forward(g->qx, x, e, q->a_bits, q->a_signed, nn_param_data(g, q->range)[0]);
+    return g->qx;
+}
+
+/* The weights a quantized node multiplies by: parameter p fake-quantized into qparam (a first
+ * use without a calibrated threshold takes max|w|, as the release does). */
+static const float *quant_weights(struct nn_graph *g, struct nn_qattr *q, int p, int cout) {
+    const float *w = nn_param_data(g, p);
+    if (!q->w_bits) return w;
+    size_t n = g->params[p].numel;
+    float *wq = g->qparam + g->params[p].off;
+    if (q->w_bits == 1) {
+        nn_fq_binary(wq, w, n, cout, q->per_channel);
+    } else if (q->per_channel) {
+        for (int c = 0; c < cout; c++)
+            if (!(q->w_thresh_pc[c] > 0.0f)) {
+                float m = 0.0f;
+                for (size_t i = (size_t)c; i < n; i += (size_t)cout) m = fabsf(w[i]) > m ? fabsf(w[i]) : m;
+                q->w_thresh_pc[c] = m;
+            }
+        nn_fq_weights_pc(wq, w, n, cout, q->w_bits, q->w_thresh_pc);
+    } else {
+        if (!(q->w_thresh > 0.0f)) q->w_thresh = nn_absmax(w, n);
+        nn_fq_weights(wq, w, n, q->w_bits, q->w_thresh);
+    }
+    return wq;
+}
+
 /* Dropout drops (and keeps a mask) only when training with p > 0. */
 static int dropout_active(const struct nn_graph *g, const struct nn_node *n) {
     return g->train && n->u.drop.mask && n->u.drop.p > 0.0f;
@@ -465,7 +578,12 @@ static int forward_node(struct nn_graph *g, int i) {
         struct nn_conv_shape s;
         conv_shape_of(g, n, B, &s);
         const float *b = n->u.conv.b >= 0 ? nn_param_data(g, n->u.conv.b) : NULL;
-        nn_conv_forward(&s, n->out, x->out, nn_param_data(g, n->u.conv.w), b, g->scratch);
+        const float *xin = x->out, *w = nn_param_data(g, n->u.conv.w);
+        if (quant_on(g, &n->u.conv.q)) {
+            xin = quant_input(g, &n->u.conv.q, x->out, node_elems(x, B));
+            w = quant_weights(g, &n->u.conv.q, n->u.conv.w, n->c);
+        }
+        nn_conv_forward(&s, n->out, xin, w, b, g->scratch);
         return 0;
     }
     case NN_OP_BN: {
@@ -498,7 +616,12 @@ static int forward_node(struct nn_graph *g, int i) {
         return 0;
     case NN_OP_LINEAR: {
         const float *b = n->u.fc.b >= 0 ? nn_param_data(g, n->u.fc.b) : NULL;
-        nn_linear_forward(n->out, x->out, nn_param_data(g, n->u.fc.w), b, B, n->u.fc.in_f, n->c);
+        const float *xin = x->out, *w = nn_param_data(g, n->u.fc.w);
+        if (quant_on(g, &n->u.fc.q)) {
+            xin = quant_input(g, &n->u.fc.q, x->out, node_elems(x, B));
+            w = quant_weights(g, &n->u.fc.q, n->u.fc.w, n->c);
+        }
+        nn_linear_forward(n->out, xin, w, b, B, n->u.fc.in_f, n->c);
         return 0;
     }
     case NN_OP_DROPOUT:
@@ -514,6 +637,7 @@ int nn_graph_forward(struct nn_graph *g, const float *x, int n) {
     if (n < 1 || n > g->max_batch)
         return nn_err("graph: batch of %d outside 1..%d", n, g->max_batch);
     if (g->train && !g->trainable) return nn_err("graph: train mode on an inference-only graph");
+    if (!g->qparam && nn_graph_quantized(g) && nn_graph_quant_prepare(g)) return -1;
     g->batch = n;
     memcpy(g->nodes[0].out, x, node_elems(&g->nodes[0], n) * sizeof(float));
     for (int i = 1; i < g->n_nodes; i++) {
@@ -552,8 +676,24 @@ static int backward_node(struct nn_graph *g, int i) {
         conv_shape_of(g, n, B, &s);
         float *db = n->u.conv.b >= 0 ? nn_param_grad(g, n->u.conv.b) : NULL;
         float *din = grad_target(g, n, 0, &accum);
-        return nn_conv_backward(&s, din, accum, nn_param_grad(g, n->u.conv.w), db, n->dout,
-                                x->out, nn_param_data(g, n->u.conv.w), g->scratch);
+        const struct nn_qattr *q = &n->u.conv.q;
+        if (!quant_on(g, q))
+            return nn_conv_backward(&s, din, accum, nn_param_grad(g, n->u.conv.w), db, n->dout,
+                                    x->out, nn_param_data(g, n->u.conv.w), g->scratch);
+        /* through the fake quantizers: the product's gradients w.r.t. the quantized input and
+         * weights, then straight-through to the weights and PACT to the input and range */
+        const float *w = q->w_bits ? g->qparam + g->params[n->u.conv.w].off
+                                   : nn_param_data(g, n->u.conv.w);
+        const float *xin = quant_input(g, q, x->out, node_elems(x, B));
+        float *dq = q->a_bits ? g->qdx : din;
+        if (nn_conv_backward(&s, dq, q->a_bits ? 0 : accum, nn_param_grad(g, n->u.conv.w), db,
+                             n->dout, xin, w, g->scratch))
+            return -1;
+        if (q->a_bits)
+            nn_param_grad(g, q->range)[0] +=
+                (float)nn_fq_act_backward(din, accum, g->qdx, x->out, node_elems(x, B),
+                                          q->a_signed, nn_param_data(g, q->range)[0]);
+        return 0;
     }
     case NN_OP_BN: {
         const struct nn_bn_attr *a = &n->u.bn;
@@ -589,8 +729,22 @@ static int backward_node(struct nn_graph *g, int i) {
     case NN_OP_LINEAR: {
         float *db = n->u.fc.b >= 0 ? nn_param_grad(g, n->u.fc.b) : NULL;
         float *din = grad_target(g, n, 0, &accum);
-        return nn_linear_backward(din, accum, nn_param_grad(g, n->u.fc.w), db, n->dout, x->out,
-                                  nn_param_data(g, n->u.fc.w), B, n->u.fc.in_f, n->c);
+        const struct nn_qattr *q = &n->u.fc.q;
+        if (!quant_on(g, q))
+            return nn_linear_backward(din, accum, nn_param_grad(g, n->u.fc.w), db, n->dout,
+                                      x->out, nn_param_data(g, n->u.fc.w), B, n->u.fc.in_f, n->c);
+        const float *w = q->w_bits ? g->qparam + g->params[n->u.fc.w].off
+                                   : nn_param_data(g, n->u.fc.w);
+        const float *xin = quant_input(g, q, x->out, node_elems(x, B));
+        float *dq = q->a_bits ? g->qdx : din;
+        if (nn_linear_backward(dq, q->a_bits ? 0 : accum, nn_param_grad(g, n->u.fc.w), db,
+                               n->dout, xin, w, B, n->u.fc.in_f, n->c))
+            return -1;
+        if (q->a_bits)
+            nn_param_grad(g, q->range)[0] +=
+                (float)nn_fq_act_backward(din, accum, g->qdx, x->out, node_elems(x, B),
+                                          q->a_signed, nn_param_data(g, q->range)[0]);
+        return 0;
     }
     case NN_OP_DROPOUT: {
         float *din = grad_target(g, n, 0, &accum);
@@ -641,7 +795,7 @@ double nn_node_macs(const struct nn_graph *g, int i) {
 size_t nn_node_params(const struct nn_graph *g, int i) {
     size_t total = 0;
     for (int p = 0; p < g->n_params; p++)
-        if (g->params[p].node == i) total += g->params[p].numel;
+        if (g->params[p].node == i && !g->params[p].quant) total += g->params[p].numel;
     return total;
 }
 

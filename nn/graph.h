@@ -44,11 +44,25 @@ struct nn_param {
     int ndim, shape[4];
     int decay; /* 1: weight decay applies (conv/linear weights); 0: BN affine and biases */
     int node;
+    int quant; /* quantizer state (activation ranges): not in PyTorch's state dict */
+};
+
+/* Fake quantization of a conv or linear node (see fakeq.h): its weights at w_bits and its
+ * input activation at a_bits, 0 = float. Set by the quantization module; the graph applies it
+ * in forward and backward (straight-through / PACT gradients). */
+struct nn_qattr {
+    int w_bits, a_bits;
+    int a_signed;      /* the input can be negative: signed quantizer with a_bits − 1 bits */
+    int per_channel;   /* one weight threshold per output channel */
+    float w_thresh;    /* per-tensor threshold; ≤ 0: max|w| at the next forward */
+    float *w_thresh_pc; /* [cout] thresholds when per_channel (graph-owned) */
+    int range;          /* parameter index of the learnable activation range */
 };
 
 struct nn_conv_attr {
     int kh, kw, stride, pad_h, pad_w, groups, cin;
     int w, b; /* parameter indices (b = −1: no bias) */
+    struct nn_qattr q;
 };
 
 struct nn_bn_attr {
@@ -68,6 +82,7 @@ struct nn_pool_attr {
 struct nn_linear_attr {
     int in_f;
     int w, b;
+    struct nn_qattr q;
 };
 
 struct nn_dropout_attr {
@@ -106,6 +121,10 @@ struct nn_graph {
     struct nn_rng rng;        /* dropout masks */
     int failed;               /* a builder call failed */
     double *prof;             /* [n_nodes][2] forward/backward seconds, when profiling */
+    /* fake quantization: scratch for a quantized input and its gradient, the quantized copy
+     * of the parameters (same layout), and a switch that turns it all off (calibration) */
+    float *qx, *qdx, *qparam, *qthresh;
+    int quant_off;
 };
 
 /* An empty graph whose node 0 is the input of one h×w×c image. NULL on out of memory. */
@@ -147,6 +166,16 @@ double nn_graph_xent(struct nn_graph *g, const int *labels, int *top1, int *top5
 int nn_graph_backward(struct nn_graph *g);
 
 void nn_graph_zero_grad(struct nn_graph *g);
+
+/* The quantizer attributes of a conv or linear node, or NULL for other nodes. */
+struct nn_qattr *nn_node_q(struct nn_graph *g, int i);
+/* 1 if node i's input may be negative (its producer, through pooling and dropout, is not a
+ * ReLU/ReLU6): such inputs take the signed activation quantizer. */
+int nn_node_input_signed(const struct nn_graph *g, int i);
+/* Allocate the fake-quantization buffers (once; after nn_graph_alloc). 0 or −1. */
+int nn_graph_quant_prepare(struct nn_graph *g);
+/* 1 if any node carries nonzero bits. */
+int nn_graph_quantized(const struct nn_graph *g);
 
 /* Accumulate per-node forward/backward wall time from now on (0 or −1); print the nodes
  * sorted by time, with the share of each op kind, and reset. */

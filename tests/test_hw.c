@@ -352,6 +352,8 @@ START_TEST(model_size) {
     ck_assert_double_eq(hw_size_bytes(&pw, 4, Q_FLOAT, HW_Q_LINEAR), n / 2 + 4);
     ck_assert_double_eq(hw_size_bytes(&pw, 3, 3, HW_Q_KMEANS), ceil(3 * n / 8) + 4 * 8);
     ck_assert_double_eq(hw_size_bytes(&pw, Q_FLOAT, 8, HW_Q_KMEANS), 4 * n);
+    ck_assert_double_eq(hw_size_bytes(&pw, Q_FLOAT, 8, HW_Q_LINEAR), 4 * n + 4);
+    ck_assert_double_eq(hw_size_bytes(&pw, Q_FLOAT, Q_FLOAT, HW_Q_LINEAR), 4 * n);
     ck_assert_double_eq(hw_size_fp32_bytes(&pw), 4 * n);
     struct hw_layer odd = layer(HW_LAYER_CONV, 3, 3, 1, 1, 1, 1, 8, 1); /* 3 weights, 3 bits */
     ck_assert_double_eq(hw_size_bytes(&odd, 3, 8, HW_Q_LINEAR), 2 + 8);

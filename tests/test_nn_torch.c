@@ -57,20 +57,23 @@ static float formula(const char *name, uint64_t h, int ndim, const int *shape, s
 static void load_formula(struct nn_graph *g) {
     int n = g->n_params + g->n_bufs;
     struct nn_tensor_view *v = calloc((size_t)n, sizeof *v);
+    int m = 0;
     for (int k = 0; k < n; k++) {
         const struct nn_param *t = k < g->n_params ? &g->params[k] : &g->bufs[k - g->n_params];
+        if (t->quant) continue; /* quantizer state: not in PyTorch's state dict */
         float *d = malloc(t->numel * sizeof(float));
         uint64_t h = fnv1a(t->name);
         for (size_t i = 0; i < t->numel; i++)
             d[i] = formula(t->name, h, t->ndim, t->shape, t->numel, i);
-        v[k].name = t->name;
-        v[k].dtype = NN_F32;
-        v[k].ndim = t->ndim;
-        for (int q = 0; q < t->ndim; q++) v[k].shape[q] = t->shape[q];
-        v[k].data = d;
+        v[m].name = t->name;
+        v[m].dtype = NN_F32;
+        v[m].ndim = t->ndim;
+        for (int q = 0; q < t->ndim; q++) v[m].shape[q] = t->shape[q];
+        v[m].data = d;
+        m++;
     }
-    ck_assert_msg(nn_state_load(g, v, n, 0, "formula") == 0, "%s", nn_errmsg());
-    for (int k = 0; k < n; k++) free((void *)v[k].data);
+    ck_assert_msg(nn_state_load(g, v, m, 0, "formula") == 0, "%s", nn_errmsg());
+    for (int k = 0; k < m; k++) free((void *)v[k].data);
     free(v);
 }
 
