@@ -1,6 +1,6 @@
-/* DDPG agent (see ddpg.h): batched forward/backward of the actor and critic over the minibatch
- * rows with the engine's linear layers, Adam over one flat block per network, a replay ring, and
- * an exact binary state file. */
+/* DDPG agent (see ddpg.h): forward/backward of the actor and critic batched over the minibatch
+ * rows (one GEMM per linear layer), Adam over one flat block per network, a replay ring, and an
+ * exact binary state file. */
 #include "rl/ddpg.h"
 
 #include <assert.h>
@@ -85,8 +85,7 @@ static int cfg_check(const struct rl_ddpg_cfg *c) {
     if (c->state_dim < 1 || c->state_dim > DIM_MAX)
         return nn_err("state_dim %d out of range 1 … %d", c->state_dim, DIM_MAX);
     if (c->hidden1 < 1 || c->hidden1 > DIM_MAX || c->hidden2 < 1 || c->hidden2 > DIM_MAX)
-        return nn_err("hidden sizes %d, %d out of range 1 … %d", c->hidden1, c->hidden2,
-                      DIM_MAX);
+        return nn_err("hidden sizes %d, %d out of range 1 … %d", c->hidden1, c->hidden2, DIM_MAX);
     if (!(c->lr_actor > 0.0f) || !isfinite(c->lr_actor) || !(c->lr_critic > 0.0f) ||
         !isfinite(c->lr_critic))
         return nn_err("learning rates %g, %g must be positive", c->lr_actor, c->lr_critic);
@@ -105,11 +104,11 @@ static int cfg_check(const struct rl_ddpg_cfg *c) {
         return nn_err("baseline_alpha %g not in [0, 1]", c->baseline_alpha);
     /* parameters, targets, gradients and Adam moments of both networks, the replay ring, the
      * minibatch rows and activations */
-    const uint64_t S = (uint64_t)c->state_dim, H1 = (uint64_t)c->hidden1,
-                   H2 = (uint64_t)c->hidden2, B = (uint64_t)c->batch;
+    const uint64_t S = (uint64_t)c->state_dim, H1 = (uint64_t)c->hidden1, H2 = (uint64_t)c->hidden2,
+                   B = (uint64_t)c->batch;
     const uint64_t net = (S + 3) * H1 + H1 * H2 + 2 * H2 + 2;
-    const uint64_t total = 5 * 2 * net + (uint64_t)c->memory * (2 * S + 3) +
-                           B * (2 * S + 6 + 4 * H1 + 3 * H2);
+    const uint64_t total =
+        5 * 2 * net + (uint64_t)c->memory * (2 * S + 3) + B * (2 * S + 6 + 4 * H1 + 3 * H2);
     if (total > FLOATS_MAX)
         return nn_err("agent of %llu floats exceeds the limit of %llu", (unsigned long long)total,
                       (unsigned long long)FLOATS_MAX);
@@ -209,8 +208,8 @@ struct rl_ddpg *rl_ddpg_create(const struct rl_ddpg_cfg *cfg) {
     a->idx = malloc((size_t)B * sizeof *a->idx);
     int ok = a->actor && a->actor_t && a->actor_g && a->critic && a->critic_t && a->critic_g &&
              a->rs && a->ra && a->rr && a->rs2 && a->rd && a->bs && a->ba && a->br && a->bs2 &&
-             a->bd && a->by && a->ah1 && a->ah2 && a->aout && a->ch1 && a->ch2 && a->cq &&
-             a->tmp && a->dh1 && a->dh2 && a->dq && a->dact && a->idx;
+             a->bd && a->by && a->ah1 && a->ah2 && a->aout && a->ch1 && a->ch2 && a->cq && a->tmp &&
+             a->dh1 && a->dh2 && a->dq && a->dact && a->idx;
     if (!ok || nn_adam_init(&a->adam_a, a->ao.n, cfg->lr_actor, 0.9f, 0.999f, 1e-8f, 0.0f) ||
         nn_adam_init(&a->adam_c, a->co.n, cfg->lr_critic, 0.9f, 0.999f, 1e-8f, 0.0f)) {
         rl_ddpg_free(a);
@@ -253,14 +252,13 @@ static void relu_mask(float *dx, const float *y, size_t n) {
  * without a thread-dependent partition an agent's results do not depend on the thread count.
  *   forward  out[n][out_f] = in[n][in_f] · w + b
  *   backward dw += inᵀ · dout,  db += Σ_rows dout,  din = dout · wᵀ (din may be NULL) */
-static void linear_fwd(float *out, const float *in, const float *w, const float *b, int n,
-                       int in_f, int out_f) {
+static void linear_fwd(float *out, const float *in, const float *w, const float *b, int n, int in_f,
+                       int out_f) {
     struct nn_gemm_epi epi = {b, -INFINITY, INFINITY};
     nn_sgemm_ex(1, 0, 0, n, out_f, in_f, 1.0f, in, in_f, w, out_f, 0.0f, out, out_f, &epi);
 }
 
-static void linear_din(float *din, const float *dout, const float *w, int n, int in_f,
-                       int out_f) {
+static void linear_din(float *din, const float *dout, const float *w, int n, int in_f, int out_f) {
     nn_sgemm_ex(1, 0, 1, n, in_f, out_f, 1.0f, dout, out_f, w, out_f, 0.0f, din, in_f, NULL);
 }
 
@@ -274,8 +272,8 @@ static void linear_bwd(float *din, float *dw, float *db, const float *dout, cons
 
 /* μ over n rows of s [n][S] with parameters p: h1 [n][h1], h2 [n][h2] and out [n] (the
  * sigmoid's output) are kept for backward. */
-static void actor_forward(const struct rl_ddpg *a, const float *p, const float *s, int n,
-                          float *h1, float *h2, float *out) {
+static void actor_forward(const struct rl_ddpg *a, const float *p, const float *s, int n, float *h1,
+                          float *h2, float *out) {
     const int S = a->cfg.state_dim, H1 = a->cfg.hidden1, H2 = a->cfg.hidden2;
     const struct actor_off *o = &a->ao;
     linear_fwd(h1, s, p + o->w1, p + o->b1, n, S, H1);
@@ -445,8 +443,8 @@ void rl_ddpg_sample(struct rl_ddpg *a, int *idx) {
     memcpy(idx, a->idx, (size_t)a->cfg.batch * sizeof *idx);
 }
 
-void rl_ddpg_slot(const struct rl_ddpg *a, int slot, const float **s, float *action,
-                  float *reward, const float **s_next, int *done) {
+void rl_ddpg_slot(const struct rl_ddpg *a, int slot, const float **s, float *action, float *reward,
+                  const float **s_next, int *done) {
     const size_t S = (size_t)a->cfg.state_dim, i = (size_t)slot;
     *s = a->rs + i * S;
     *s_next = a->rs2 + i * S;
@@ -690,28 +688,27 @@ static int get_arr(struct rbuf *r, float *x, size_t n, const char *field) {
 
 static int get_cfg(struct rbuf *r, struct rl_ddpg_cfg *c) {
     memset(c, 0, sizeof *c);
-    return get_i32(r, &c->state_dim, "state_dim") || get_i32(r, &c->hidden1, "hidden1") ||
-           get_i32(r, &c->hidden2, "hidden2") || get_f32(r, &c->lr_actor, "lr_actor") ||
-           get_f32(r, &c->lr_critic, "lr_critic") || get_f32(r, &c->tau, "tau") ||
-           get_f32(r, &c->discount, "discount") || get_i32(r, &c->batch, "batch") ||
-           get_i32(r, &c->memory, "memory") || get_i32(r, &c->warmup, "warmup") ||
-           get_f32(r, &c->sigma0, "sigma0") || get_f32(r, &c->sigma_decay, "sigma_decay") ||
-           get_f32(r, &c->baseline_alpha, "baseline_alpha") || get_u64(r, &c->seed, "seed")
-               ? -1
-               : 0;
+    if (get_i32(r, &c->state_dim, "state_dim") || get_i32(r, &c->hidden1, "hidden1") ||
+        get_i32(r, &c->hidden2, "hidden2") || get_f32(r, &c->lr_actor, "lr_actor") ||
+        get_f32(r, &c->lr_critic, "lr_critic") || get_f32(r, &c->tau, "tau") ||
+        get_f32(r, &c->discount, "discount") || get_i32(r, &c->batch, "batch") ||
+        get_i32(r, &c->memory, "memory") || get_i32(r, &c->warmup, "warmup") ||
+        get_f32(r, &c->sigma0, "sigma0") || get_f32(r, &c->sigma_decay, "sigma_decay") ||
+        get_f32(r, &c->baseline_alpha, "baseline_alpha") || get_u64(r, &c->seed, "seed"))
+        return -1;
+    return 0;
 }
 
 /* The first field where the file's configuration f differs from the expected e, by value. */
-static int cfg_compare(const char *path, const struct rl_ddpg_cfg *f,
-                       const struct rl_ddpg_cfg *e) {
-#define CMP_INT(x)                                                                              \
-    if (f->x != e->x)                                                                          \
-        return nn_err("%s: configuration field " #x " is %d in the file, %d expected", path,  \
+static int cfg_compare(const char *path, const struct rl_ddpg_cfg *f, const struct rl_ddpg_cfg *e) {
+#define CMP_INT(x)                                                                                 \
+    if (f->x != e->x)                                                                              \
+        return nn_err("%s: configuration field " #x " is %d in the file, %d expected", path, f->x, \
+                      e->x);
+#define CMP_FLT(x)                                                                                 \
+    if (memcmp(&f->x, &e->x, sizeof(float)))                                                       \
+        return nn_err("%s: configuration field " #x " is %.9g in the file, %.9g expected", path,   \
                       f->x, e->x);
-#define CMP_FLT(x)                                                                              \
-    if (memcmp(&f->x, &e->x, sizeof(float)))                                                   \
-        return nn_err("%s: configuration field " #x " is %.9g in the file, %.9g expected",    \
-                      path, f->x, e->x);
     CMP_INT(state_dim)
     CMP_INT(hidden1)
     CMP_INT(hidden2)
@@ -746,10 +743,9 @@ static int get_scalars(struct rbuf *r, const struct rl_ddpg_cfg *c, struct scala
         if (get_u64(r, &v->rng[i], "rng state")) return -1;
     if (!(v->rng[0] | v->rng[1] | v->rng[2] | v->rng[3]))
         return nn_err("%s: rng state is all zero", path);
-    if (get_f32(r, &v->baseline, "baseline") ||
-        get_i32(r, &v->baseline_init, "baseline_init") || get_i32(r, &v->pos, "pos") ||
-        get_i32(r, &v->count, "count") || get_u64(r, &v->adam_t[0], "actor Adam t") ||
-        get_u64(r, &v->adam_t[1], "critic Adam t"))
+    if (get_f32(r, &v->baseline, "baseline") || get_i32(r, &v->baseline_init, "baseline_init") ||
+        get_i32(r, &v->pos, "pos") || get_i32(r, &v->count, "count") ||
+        get_u64(r, &v->adam_t[0], "actor Adam t") || get_u64(r, &v->adam_t[1], "critic Adam t"))
         return -1;
     if (v->baseline_init != 0 && v->baseline_init != 1)
         return nn_err("%s: baseline_init is %d, not 0 or 1", path, v->baseline_init);
@@ -757,8 +753,8 @@ static int get_scalars(struct rbuf *r, const struct rl_ddpg_cfg *c, struct scala
     if (v->count < 0 || v->count > M)
         return nn_err("%s: count %d out of range 0 … %d", path, v->count, M);
     if (v->pos < 0 || v->pos >= M || (v->count < M && v->pos != v->count))
-        return nn_err("%s: pos %d inconsistent with count %d and memory %d", path, v->pos,
-                      v->count, M);
+        return nn_err("%s: pos %d inconsistent with count %d and memory %d", path, v->pos, v->count,
+                      M);
     if (v->adam_t[0] > (uint64_t)INT32_MAX || v->adam_t[1] > (uint64_t)INT32_MAX)
         return nn_err("%s: Adam step counts %llu, %llu out of range", path,
                       (unsigned long long)v->adam_t[0], (unsigned long long)v->adam_t[1]);
@@ -809,8 +805,8 @@ struct rl_ddpg *rl_ddpg_load(const char *path, const struct rl_ddpg_cfg *cfg) {
     /* the whole length before anything is allocated */
     size_t want = file_bytes(&fc, v.count);
     if (len != want) {
-        nn_err("%s: %zu bytes, %zu expected for this configuration (truncated or damaged)",
-               path, len, want);
+        nn_err("%s: %zu bytes, %zu expected for this configuration (truncated or damaged)", path,
+               len, want);
         goto done;
     }
     a = rl_ddpg_create(&fc);
