@@ -1,7 +1,8 @@
 /* The DDPG agent: critic and actor gradients against finite differences of a double-precision
  * reference, soft update and baseline arithmetic on known numbers, the critic's target, the
  * exploration schedule, the replay ring and its sampling, exact save/load (and damaged files),
- * and a toy bit-width search the agent must solve far better than random search. */
+ * independence of the thread count, and a toy bit-width search the agent must solve far better than
+ * random search. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "nn/error.h"
+#include "nn/pool.h"
 #include "nn/rng.h"
 #include "rl/ddpg.h"
 #include "rl/ddpg_internal.h"
@@ -578,6 +580,27 @@ START_TEST(test_save_load_resume) {
 }
 END_TEST
 
+/* The agent's results do not depend on the pool's size (its GEMMs run on the caller), so a
+ * search resumed with another thread count continues bitwise. */
+START_TEST(test_thread_count) {
+    struct rl_ddpg_cfg c = resume_cfg();
+    c.hidden1 = 40;
+    c.hidden2 = 70;
+    c.batch = 64;
+    float *log[2];
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(nn_pool_init(k + 1), 0);
+        float *p = log[k] = calloc(4096, sizeof(float));
+        struct rl_ddpg *a = make(&c);
+        episodes(a, 0, 8, &p);
+        rl_ddpg_free(a);
+    }
+    ck_assert_mem_eq(log[0], log[1], 4096 * sizeof(float));
+    free(log[0]);
+    free(log[1]);
+}
+END_TEST
+
 /* load fails with a message naming the file. */
 static void load_fails(const char *path, const struct rl_ddpg_cfg *c, const char *needle,
                        const char *what) {
@@ -764,6 +787,7 @@ Suite *suite_rl_agent(void) {
     tcase_add_test(tc, test_replay_sampling);
     tcase_add_test(tc, test_save_load_resume);
     tcase_add_test(tc, test_load_damaged);
+    tcase_add_test(tc, test_thread_count);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("learning");
     tcase_set_timeout(tl, 120);
