@@ -35,8 +35,8 @@ void rl_ddpg_soft_update(float *target, const float *src, size_t n, float tau);
 void rl_ddpg_sample(struct rl_ddpg *a, int *idx);
 /* Transition `slot` (< rl_ddpg_stored) of the replay ring; the pointers it writes are valid until
  * the slot is overwritten. */
-void rl_ddpg_slot(const struct rl_ddpg *a, int slot, const float **s, float *action,
-                  float *reward, const float **s_next, int *done);
+void rl_ddpg_slot(const struct rl_ddpg *a, int slot, const float **s, float *action, float *reward,
+                  const float **s_next, int *done);
 
 /* The reward baseline B; *initialised (when not NULL) is 0 before the first update. */
 float rl_ddpg_baseline(const struct rl_ddpg *a, int *initialised);
