@@ -7,6 +7,7 @@
 #include "hw/cmd_hw.h"
 #include "nn/cmd.h"
 #include "quant/cmd_quant.h"
+#include "rl/cmd.h"
 #include "nn/cpu.h"
 #include "nn/pool.h"
 
@@ -39,13 +40,14 @@ struct command {
 
 static const struct command commands[] = {
     {"train", data_cmd_train, "train a full-precision network on a data set"},
-    {"eval", data_cmd_eval, "top-1/top-5 of a checkpoint on a data set's held-out split"},
+    {"eval", rl_cmd_eval, "top-1/top-5 of a checkpoint, and the hardware cost of its policy"},
     {"import", cmd_import, "PyTorch weights (.pth), or a packed export, into a checkpoint"},
     {"predict", data_cmd_predict, "logits of a network for inputs in a .npy file"},
     {"quantize", q_cmd_quantize, "post-training quantization of a checkpoint with a policy"},
     {"finetune", q_cmd_finetune, "quantization-aware fine-tuning with a policy"},
     {"export", q_cmd_export, "the packed form of a quantized network, with its exact size"},
     {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
+    {"search", rl_cmd_search, "the HAQ search (DDPG agent) or a baseline, into a run directory"},
     {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
     {"decode", data_cmd_decode, "decode a JPEG to PPM/PGM"},

@@ -6,7 +6,6 @@
 #include <getopt.h>
 
 int data_cmd_train(int argc, char **argv);
-int data_cmd_eval(int argc, char **argv);
 int data_cmd_import(int argc, char **argv);
 int data_cmd_predict(int argc, char **argv);
 /* haq data info | haq data cache (argv[1] names the subcommand). */
@@ -33,6 +32,13 @@ int data_cli_split_opt(const char *cmd, int opt, const char *arg, struct data_cl
 /* −1 (reported) when --train-size or --split-seed came without --val-size. */
 int data_cli_split_check(const char *cmd, const struct data_cli_split *sp);
 
+/* The evaluation split of a command: the search's validation indices (into DATA_TRAIN, *split =
+ * DATA_TRAIN, *sub filled) with --val-size, else the held-out split (DATA_VAL), which must then
+ * hold images. 0 or −1 (nn_err). */
+struct data_source;
+struct data_subsets;
+int data_cli_eval_split(struct data_source *src, const char *data, const struct data_cli_split *sp,
+                        struct data_subsets *sub, int *split);
 /* Help lines for the split flags. */
 extern const char data_cli_split_help[];
 

@@ -1,5 +1,5 @@
-/* haq train / haq eval: full-precision training of an architecture on a data set, and the
- * held-out accuracy of a checkpoint. */
+/* haq train: full-precision training of an architecture on a data set. (haq eval, which also
+ * prices a policy on a hardware model, lives in rl/cmd_eval.c.) */
 #include "cmd.h"
 
 #include <getopt.h>
@@ -67,9 +67,7 @@ static const char train_help[] =
     "With --val-size both splits come from the data's train split (HAQ's search splits): the\n"
     "held-out split is not read.\n";
 
-/* The evaluation split: the search's validation indices (into DATA_TRAIN) when asked for,
- * else the held-out split, which must then hold images. */
-static int eval_split(struct data_source *src, const char *data, const struct data_cli_split *sp,
+int data_cli_eval_split(struct data_source *src, const char *data, const struct data_cli_split *sp,
                       struct data_subsets *sub, int *split) {
     if (sp->val_size) {
         *split = DATA_TRAIN;
@@ -203,7 +201,7 @@ int data_cmd_train(int argc, char **argv) {
     char *csv_default = NULL;
     struct data_subsets sub = {0};
     int vsplit;
-    if (eval_split(src, data, &sp, &sub, &vsplit)) goto fail;
+    if (data_cli_eval_split(src, data, &sp, &sub, &vsplit)) goto fail;
     if (!g || nn_graph_alloc(g, batch, 1)) goto fail;
     struct nn_rng rng;
     nn_rng_seed(&rng, (uint64_t)seed);
@@ -286,92 +284,6 @@ done:
     nn_sgd_free(&o);
     data_loader_free(tl);
     data_loader_free(vl);
-    nn_graph_free(g);
-    data_close(src);
-    return rc;
-}
-
-static const char eval_help[] =
-    "usage: haq eval --model FILE --data SPEC [--batch B] [--threads T] [--val-size N ...]\n\n"
-    "Top-1/top-5 accuracy and loss of a checkpoint on the held-out split of a data set, or with\n"
-    "--val-size on the validation split of HAQ's search splits (drawn from the train split).\n\n"
-    "%s";
-
-int data_cmd_eval(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, OPT_MODEL},
-                                         {"data", required_argument, 0, OPT_DATA},
-                                         {"batch", required_argument, 0, OPT_BATCH},
-                                         {"threads", required_argument, 0, NN_OPT_THREADS},
-                                         {"loader-threads", required_argument, 0, OPT_LOADERS},
-                                         DATA_CLI_SPLIT_OPTIONS,
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *model = NULL, *data = NULL;
-    int batch = 100, loaders = 1, opt;
-    struct data_cli_split sp = DATA_CLI_SPLIT_DEFAULTS;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int r = data_cli_split_opt("eval", opt, optarg, &sp);
-        if (r < 0) return 2;
-        if (r > 0) continue;
-        switch (opt) {
-        case 'h':
-            printf(eval_help, data_cli_split_help);
-            return 0;
-        case OPT_MODEL: model = optarg; break;
-        case OPT_DATA: data = optarg; break;
-        case OPT_BATCH:
-            if (nn_cli_int("eval", "batch", optarg, 1, 65536, &batch)) return 2;
-            break;
-        case OPT_LOADERS:
-            if (nn_cli_int("eval", "loader-threads", optarg, 1, 16, &loaders)) return 2;
-            break;
-        case NN_OPT_THREADS:
-            if (nn_cli_threads("eval", optarg)) return 2;
-            break;
-        default:
-            fprintf(stderr, eval_help, data_cli_split_help);
-            return 2;
-        }
-    }
-    if (!model || !data || optind < argc) {
-        fprintf(stderr, eval_help, data_cli_split_help);
-        return 2;
-    }
-    if (data_cli_split_check("eval", &sp)) return 2;
-    struct data_source *src = NULL;
-    struct data_subsets sub = {0};
-    int vsplit;
-    struct nn_model_cfg cfg;
-    struct nn_graph *g = NULL;
-    struct data_loader *L = NULL;
-    struct nn_batches b;
-    int rc = 1;
-    if (data_open(data, &src) || eval_split(src, data, &sp, &sub, &vsplit)) goto fail;
-    g = nn_ckpt_load(model, batch, 0, &cfg);
-    if (!g) goto fail;
-    if (cfg.classes < src->classes) {
-        nn_err("%s has %d classes, %s has %d", model, cfg.classes, data, src->classes);
-        goto fail;
-    }
-    if (src->c != (cfg.in_channels > 0 ? cfg.in_channels : 3)) {
-        nn_err("%s takes %d-channel images, %s has %d", model, cfg.in_channels, data, src->c);
-        goto fail;
-    }
-    if (data_batches_open(src, vsplit, batch, cfg.input, 0, 1, loaders, sub.val, sub.n_val, &L,
-                          &b))
-        goto fail;
-    struct nn_epoch_stats st;
-    if (nn_evaluate(g, &b, "eval", &st)) goto fail;
-    printf("result top1=%.2f top5=%.2f loss=%.4f images=%zu img_s=%.1f\n", st.top1, st.top5,
-           st.loss, st.images, st.img_s);
-    rc = 0;
-    goto done;
-fail:
-    fprintf(stderr, "haq eval: %s\n", nn_errmsg());
-done:
-    data_subsets_free(&sub);
-    data_loader_free(L);
     nn_graph_free(g);
     data_close(src);
     return rc;

@@ -1,0 +1,314 @@
+/* HAQ's environments: the state embedding against a hand-computed MobileNetV2 row, the action
+ * mapping, the budget wall (always under budget, never below the minimum bits, the hold rule),
+ * the uniform baseline and the k-means size budget. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hw/model.h"
+#include "nn/error.h"
+#include "nn/models.h"
+#include "rl/env.h"
+#include "tests/testutil.h"
+
+static struct nn_graph *mnv2(float width, int classes, int input) {
+    struct nn_model_cfg c = nn_model_defaults("mobilenet_v2");
+    c.width = width;
+    c.classes = classes;
+    c.input = input;
+    struct nn_graph *g = nn_model_build(&c);
+    ck_assert_msg(g != NULL, "%s", nn_errmsg());
+    return g;
+}
+
+static void env_for(struct rl_env *e, struct nn_graph *g, struct hw_model *m, enum q_method q,
+                    double ratio) {
+    struct rl_env_cfg c = rl_env_cfg_default(q);
+    c.ratio = ratio;
+    ck_assert_msg(rl_env_init(e, g, m, &c) == 0, "%s", nn_errmsg());
+}
+
+/* MobileNetV2 1.0 at 224 px, 1000 classes: the row of features.1.conv.0.0 (the first depthwise
+ * layer: 32 channels, 3×3, stride 1, 112×112 input, 288 weights, layer index 1 of 53). Column
+ * extremes over the 53 layers, from the architecture: c_in 3 (stem) … 1280 (FC); c_out 16
+ * (features.1's projection) … 1280 (features.18); stride 0 (FC) … 2; kernel 1 … 3; weights
+ * 288 (this layer) … 1,280,000 (FC); input area 49 (7×7) … 50,176 (the 224×224 stem); index
+ * 0 … 52. */
+START_TEST(state_row_mobilenet_v2) {
+    struct nn_graph *g = mnv2(1.0f, 1000, 224);
+    struct hw_model m;
+    ck_assert_msg(hw_model_load(&m, "bitfusion-edge") == 0, "%s", nn_errmsg());
+    struct rl_env e;
+    env_for(&e, g, &m, Q_LINEAR, 0.8);
+    ck_assert_int_eq(e.n_layers, 53);
+    ck_assert_int_eq(e.steps, 106);
+    ck_assert_int_eq(e.state_dim, 10);
+    const double want[8] = {1.0,
+                            (32.0 - 3) / (1280 - 3),
+                            (32.0 - 16) / (1280 - 16),
+                            1.0 / 2,
+                            1.0,
+                            0.0,
+                            (112.0 * 112 - 49) / (224.0 * 224 - 49),
+                            1.0 / 52};
+    /* walk to step 2 (layer 1's weight step) with actions 0.2 and 0.7 on the stem */
+    int done;
+    const float *s = rl_env_reset(&e);
+    ck_assert_float_eq_tol(s[8], 1.0f, 1e-7);  /* the first step's previous bits: max/max */
+    ck_assert_float_eq_tol(s[9], 0.0f, 1e-7);  /* a weight step */
+    ck_assert_float_eq_tol(s[7], 0.0f, 1e-7);  /* layer 0 */
+    ck_assert_float_eq_tol(s[4], 1.0f, 1e-7);  /* the stem's 3×3 kernel */
+    ck_assert_float_eq_tol(s[6], 1.0f, 1e-7);  /* its 224×224 input is the largest area */
+    s = rl_env_step(&e, 0.2f, &done);
+    ck_assert_int_eq(done, 0);
+    ck_assert_float_eq_tol(s[9], 1.0f, 1e-7); /* activation step */
+    ck_assert_float_eq_tol(s[8], 3.0f / 8, 1e-7); /* 0.2 → round(0.2·7 + 1.5) = 3 bits */
+    s = rl_env_step(&e, 0.7f, &done);
+    for (int j = 0; j < 8; j++)
+        ck_assert_msg(fabs(s[j] - want[j]) < 1e-6, "column %d: %g, want %g", j + 1, s[j],
+                      want[j]);
+    ck_assert_float_eq_tol(s[8], 6.0f / 8, 1e-7); /* 0.7 → round(4.9 + 1.5) = 6 bits */
+    ck_assert_float_eq_tol(s[9], 0.0f, 1e-7);
+    /* the last step ends the episode */
+    for (int t = 2; t < e.steps - 1; t++) {
+        rl_env_step(&e, 0.5f, &done);
+        ck_assert_int_eq(done, 0);
+    }
+    rl_env_step(&e, 0.5f, &done);
+    ck_assert_int_eq(done, 1);
+    rl_env_free(&e);
+    hw_model_free(&m);
+    nn_graph_free(g);
+}
+END_TEST
+
+START_TEST(action_to_bits) {
+    struct nn_graph *g = mnv2(0.35f, 10, 32);
+    struct hw_model m;
+    ck_assert_msg(hw_model_load(&m, "bismo-edge") == 0, "%s", nn_errmsg());
+    struct rl_env e;
+    env_for(&e, g, &m, Q_LINEAR, 0.6);
+    /* bits = round(a·7 + 1.5), half to even, clamped to 2..8 */
+    ck_assert_int_eq(rl_env_bits(&e, 0.0f), 2);
+    ck_assert_int_eq(rl_env_bits(&e, 1.0f), 8);   /* 8.5 rounds to even 8 */
+    ck_assert_int_eq(rl_env_bits(&e, 0.5f), 5);   /* 5.0 */
+    ck_assert_int_eq(rl_env_bits(&e, 2.0f / 7 + 1e-4f), 4);
+    ck_assert_int_eq(rl_env_bits(&e, NAN), 2);
+    ck_assert_int_eq(rl_env_bits(&e, 3.0f), 8);
+    ck_assert_int_eq(rl_env_bits(&e, -1.0f), 2);
+    /* every bit count is reachable and the map is monotone */
+    int prev = 2, seen[9] = {0};
+    for (int i = 0; i <= 1000; i++) {
+        int b = rl_env_bits(&e, (float)i / 1000);
+        ck_assert_int_ge(b, prev);
+        seen[b] = 1;
+        prev = b;
+    }
+    for (int b = 2; b <= 8; b++) ck_assert_msg(seen[b], "%d bits never chosen", b);
+    rl_env_free(&e);
+    hw_model_free(&m);
+    nn_graph_free(g);
+}
+END_TEST
+
+/* The wall on random policies, for several hardware models and ratios: the result is under
+ * budget, every bit in [min, max], the held layers held; a policy already under budget only
+ * gets the hold rule. */
+START_TEST(wall_under_budget_and_bounds) {
+    const char *hws[] = {"bitfusion-edge", "bitfusion-cloud", "bismo-edge", "bismo-cloud"};
+    const enum hw_metric metrics[] = {HW_METRIC_LATENCY, HW_METRIC_ENERGY, HW_METRIC_SIZE};
+    struct nn_graph *g = mnv2(0.5f, 10, 32);
+    struct nn_rng r;
+    nn_rng_seed(&r, 7);
+    for (int h = 0; h < 4; h++)
+        for (int mi = 0; mi < 3; mi++)
+            for (int k = 0; k < 3; k++) {
+                struct hw_model m;
+                ck_assert_msg(hw_model_load(&m, hws[h]) == 0, "%s", nn_errmsg());
+                struct rl_env_cfg c = rl_env_cfg_default(Q_LINEAR);
+                c.metric = metrics[mi];
+                c.ratio = 0.3 + 0.25 * k;
+                struct rl_env e;
+                int rc = rl_env_init(&e, g, &m, &c);
+                if (rc) { /* a ratio below the all-2-bit policy is refused, with the reason */
+                    ck_assert_msg(strstr(nn_errmsg(), "below the smallest") != NULL, "%s",
+                                  nn_errmsg());
+                    hw_model_free(&m);
+                    continue;
+                }
+                int L = e.n_layers, *w = malloc(L * sizeof(int)), *a = malloc(L * sizeof(int));
+                int *w0 = malloc(L * sizeof(int)), *a0 = malloc(L * sizeof(int));
+                for (int trial = 0; trial < 60; trial++) {
+                    for (int l = 0; l < L; l++) {
+                        w[l] = 2 + (int)nn_rng_below(&r, 7);
+                        a[l] = 2 + (int)nn_rng_below(&r, 7);
+                    }
+                    rl_env_hold(&e, w, a);
+                    double before = rl_env_cost(&e, w, a);
+                    memcpy(w0, w, L * sizeof(int));
+                    memcpy(a0, a, L * sizeof(int));
+                    double cost = rl_env_wall(&e, w, a);
+                    ck_assert_msg(cost <= e.target * (1 + 1e-12), "%s: cost %g > target %g",
+                                  hws[h], cost, e.target);
+                    ck_assert(fabs(cost - rl_env_cost(&e, w, a)) <= 1e-9 * cost);
+                    for (int l = 0; l < L; l++) {
+                        ck_assert_int_le(w[l], w0[l]);
+                        ck_assert_int_le(a[l], a0[l]);
+                        if (l == 0) {
+                            ck_assert_int_eq(w[l], 8);
+                            ck_assert_int_eq(a[l], Q_FLOAT);
+                        } else if (l == L - 1) {
+                            ck_assert_int_eq(w[l], 8);
+                            ck_assert_int_eq(a[l], 8);
+                        } else {
+                            ck_assert_int_ge(w[l], 2);
+                            ck_assert_int_ge(a[l], 2);
+                        }
+                    }
+                    if (before <= e.target) {
+                        ck_assert(!memcmp(w, w0, L * sizeof(int)));
+                        ck_assert(!memcmp(a, a0, L * sizeof(int)));
+                    }
+                }
+                free(w);
+                free(a);
+                free(w0);
+                free(a0);
+                rl_env_free(&e);
+                hw_model_free(&m);
+            }
+    nn_graph_free(g);
+}
+END_TEST
+
+/* The sweep order: last layer first, activation before weight. From 8/8 with a budget just
+ * under 8/8, the wall lowers only the activation of the last unheld layer. */
+START_TEST(wall_order) {
+    struct nn_graph *g = mnv2(0.5f, 10, 32);
+    struct rl_env_cfg c = rl_env_cfg_default(Q_LINEAR);
+    c.metric = HW_METRIC_SIZE; /* activation bits cost 0 bytes: the wall must go on to w */
+    struct hw_model m;
+    ck_assert_msg(hw_model_load(&m, "bismo-cloud") == 0, "%s", nn_errmsg());
+    c.metric = HW_METRIC_LATENCY;
+    c.ratio = 0.999999;
+    struct rl_env e;
+    ck_assert_msg(rl_env_init(&e, g, &m, &c) == 0, "%s", nn_errmsg());
+    int L = e.n_layers, w[64], a[64];
+    for (int l = 0; l < L; l++) w[l] = a[l] = 8;
+    rl_env_wall(&e, w, a);
+    for (int l = 1; l < L - 2; l++) {
+        ck_assert_int_eq(w[l], 8);
+        ck_assert_int_eq(a[l], 8);
+    }
+    ck_assert_int_eq(a[L - 2], 7);
+    ck_assert_int_eq(w[L - 2], 8);
+    /* at the smallest reachable ratio the wall ends at the all-minimum policy */
+    double rmin = e.min_cost / e.ref_cost;
+    rl_env_free(&e);
+    c.ratio = rmin;
+    ck_assert_msg(rl_env_init(&e, g, &m, &c) == 0, "%s", nn_errmsg());
+    for (int l = 0; l < L; l++) w[l] = a[l] = 8;
+    rl_env_wall(&e, w, a);
+    for (int l = 1; l < L - 1; l++) {
+        ck_assert_int_eq(w[l], 2);
+        ck_assert_int_eq(a[l], 2);
+    }
+    rl_env_free(&e);
+    c.ratio = rmin * 0.99;
+    ck_assert_int_eq(rl_env_init(&e, g, &m, &c), -1);
+    ck_assert_msg(strstr(nn_errmsg(), "below the smallest") != NULL, "%s", nn_errmsg());
+    hw_model_free(&m);
+    nn_graph_free(g);
+}
+END_TEST
+
+START_TEST(uniform_largest_that_fits) {
+    struct nn_graph *g = mnv2(0.5f, 10, 32);
+    const char *hws[] = {"bitfusion-edge", "bismo-edge", "bismo-cloud"};
+    for (int h = 0; h < 3; h++) {
+        struct hw_model m;
+        ck_assert_msg(hw_model_load(&m, hws[h]) == 0, "%s", nn_errmsg());
+        for (int k = 0; k < 4; k++) {
+            struct rl_env e;
+            struct rl_env_cfg c = rl_env_cfg_default(Q_LINEAR);
+            c.ratio = 0.35 + 0.2 * k;
+            if (rl_env_init(&e, g, &m, &c)) continue;
+            int L = e.n_layers, w[64], a[64];
+            int b = rl_env_uniform(&e, w, a);
+            ck_assert_int_ge(b, 2);
+            ck_assert(rl_env_cost(&e, w, a) <= e.target);
+            ck_assert_int_eq(w[1], b);
+            ck_assert_int_eq(a[1], b);
+            ck_assert_int_eq(w[0], 8);
+            ck_assert_int_eq(a[L - 1], 8);
+            if (b < 8) { /* one more bit everywhere does not fit */
+                for (int l = 1; l < L - 1; l++) w[l] = a[l] = b + 1;
+                ck_assert(rl_env_cost(&e, w, a) > e.target);
+            }
+            rl_env_free(&e);
+        }
+        hw_model_free(&m);
+    }
+    nn_graph_free(g);
+}
+END_TEST
+
+/* k-means: 9 features, the previous layer's raw bits (4 on the first step), size budget equal
+ * to the exact accounting against fp32. */
+START_TEST(kmeans_env_size) {
+    struct nn_graph *g = mnv2(0.35f, 10, 32);
+    struct rl_env_cfg c = rl_env_cfg_default(Q_KMEANS);
+    c.ratio = 0.15;
+    struct rl_env e;
+    ck_assert_msg(rl_env_init(&e, g, NULL, &c) == 0, "%s", nn_errmsg());
+    ck_assert_int_eq(e.state_dim, 9);
+    ck_assert_int_eq(e.steps, e.n_layers);
+    int done;
+    const float *s = rl_env_reset(&e);
+    ck_assert_float_eq_tol(s[8], 4.0f, 1e-7);
+    s = rl_env_step(&e, 1.0f, &done); /* 8.5 → 8 */
+    ck_assert_float_eq_tol(s[8], 8.0f, 1e-7);
+    s = rl_env_step(&e, 0.0f, &done); /* 1 bit */
+    ck_assert_float_eq_tol(s[8], 1.0f, 1e-7);
+    /* 1..8 bits: a·8 + 0.5, half to even */
+    ck_assert_int_eq(rl_env_bits(&e, 0.25f), 2); /* 2.5 */
+    ck_assert_int_eq(rl_env_bits(&e, 0.375f), 4); /* 3.5 */
+    ck_assert_int_eq(rl_env_bits(&e, 0.0f), 1);
+    double fp = 0, sz = 0;
+    int L = e.n_layers, w[64], a[64];
+    for (int l = 0; l < L; l++) {
+        fp += hw_size_fp32_bytes(&e.layers[l]);
+        w[l] = 1 + l % 8;
+        a[l] = 5;
+        sz += hw_size_bytes(&e.layers[l], w[l], Q_FLOAT, HW_Q_KMEANS);
+    }
+    ck_assert_double_eq_tol(e.ref_cost, fp, 1e-6);
+    rl_env_hold(&e, w, a); /* k-means: activations not quantized, no hold */
+    ck_assert_int_eq(a[3], Q_FLOAT);
+    ck_assert_int_eq(w[0], 1);
+    ck_assert_double_eq_tol(rl_env_cost(&e, w, a), sz, 1e-6);
+    double cost = rl_env_wall(&e, w, a);
+    ck_assert(cost <= 0.15 * fp);
+    for (int l = 0; l < L; l++) ck_assert_int_ge(w[l], 1);
+    rl_env_free(&e);
+    /* a latency budget is refused for k-means */
+    c.metric = HW_METRIC_LATENCY;
+    ck_assert_int_eq(rl_env_init(&e, g, NULL, &c), -1);
+    nn_graph_free(g);
+}
+END_TEST
+
+Suite *suite_rl_env(void) {
+    Suite *s = suite_create("rl_env");
+    TCase *tc = tcase_create("rl_env");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, state_row_mobilenet_v2);
+    tcase_add_test(tc, action_to_bits);
+    tcase_add_test(tc, wall_under_budget_and_bounds);
+    tcase_add_test(tc, wall_order);
+    tcase_add_test(tc, uniform_largest_that_fits);
+    tcase_add_test(tc, kmeans_env_size);
+    suite_add_tcase(s, tc);
+    return s;
+}
