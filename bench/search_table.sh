@@ -1,0 +1,166 @@
+#!/bin/sh
+# HAQ against the uniform baseline under the same latency budget, over hardware models and
+# seeds: train a float MobileNetV2 once, then per (hardware, seed) run the HAQ search and the
+# uniform policy, give both the same final fine-tune, and measure both on the held-out split.
+# Writes OUT/table.md, OUT/table.csv and OUT/policies.md (the best policies side by side, with
+# the mean bits of depthwise and other layers).
+#
+#   OUT=runs/st DATA=synthetic:classes=10,size=32,train=5000,val=1000 sh bench/search_table.sh
+#
+# Environment (defaults in brackets):
+#   HAQ [build/haq]  OUT [runs/search_table]  DATA [synthetic:classes=10,size=32,train=5000,
+#   val=1000]  ARCH [mobilenet_v2]  WIDTH [0.35]  INPUT [32]  CLASSES [10]  FP_EPOCHS [12]
+#   FP_LR [0.05]  FP_ARGS []  (extra train flags, e.g. --val-size 2000 --train-size 12000)
+#   HWS [bitfusion-edge bismo-edge bismo-cloud]  SEEDS [1 2 3]  RATIO [0.6]  EPISODES [60]
+#   RATIO_BITFUSION [0.8] (BitFusion's depthwise latency barely falls with bits: all-2-bit
+#   small MobileNetV2s cost 0.60-0.67 of 8/8 there, so 0.6 leaves no room)  RANDOM_SEEDS [first
+#   seed] (random search beside HAQ)
+#   WARMUP [20]  SPLIT [--val-size 500 --train-size 1000]  SEARCH_ARGS []  FT_EPOCHS [2]
+#   FT_LR [0.01]  FT_ARGS []  (e.g. split flags for a train-only subset)  BATCH [64]
+set -eu
+HAQ=${HAQ:-build/haq}
+OUT=${OUT:-runs/search_table}
+DATA=${DATA:-synthetic:classes=10,size=32,train=5000,val=1000}
+ARCH=${ARCH:-mobilenet_v2}
+WIDTH=${WIDTH:-0.35}
+INPUT=${INPUT:-32}
+CLASSES=${CLASSES:-10}
+FP_EPOCHS=${FP_EPOCHS:-12}
+FP_LR=${FP_LR:-0.05}
+FP_ARGS=${FP_ARGS:-}
+HWS=${HWS:-bitfusion-edge bismo-edge bismo-cloud}
+SEEDS=${SEEDS:-1 2 3}
+RATIO=${RATIO:-0.6}
+RATIO_BITFUSION=${RATIO_BITFUSION:-0.8}
+RANDOM_SEEDS=${RANDOM_SEEDS:-$(echo "$SEEDS" | awk '{print $1}')}
+ratio_for() { case $1 in bitfusion-*) echo "$RATIO_BITFUSION" ;; *) echo "$RATIO" ;; esac; }
+EPISODES=${EPISODES:-60}
+WARMUP=${WARMUP:-20}
+SPLIT=${SPLIT:---val-size 500 --train-size 1000}
+SEARCH_ARGS=${SEARCH_ARGS:-}
+FT_EPOCHS=${FT_EPOCHS:-2}
+FT_LR=${FT_LR:-0.01}
+FT_ARGS=${FT_ARGS:-}
+BATCH=${BATCH:-64}
+
+mkdir -p "$OUT"
+log() { echo "[search_table $(date +%H:%M:%S)] $*" >&2; }
+# the value of key= in the last result line of a file
+val() { grep '^result ' "$1" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+FP="$OUT/fp.safetensors"
+if [ ! -f "$FP" ]; then
+    log "training the float $ARCH (width $WIDTH, $INPUT px) on $DATA"
+    # shellcheck disable=SC2086
+    "$HAQ" train --arch "$ARCH" --width "$WIDTH" --input "$INPUT" --classes "$CLASSES" \
+        --data "$DATA" --epochs "$FP_EPOCHS" --lr "$FP_LR" --batch "$BATCH" $FP_ARGS \
+        --out "$FP" > "$OUT/fp.txt"
+fi
+"$HAQ" eval --model "$FP" --data "$DATA" > "$OUT/fp_eval.txt"
+FP_TOP1=$(val "$OUT/fp_eval.txt" top1)
+log "float top1 $FP_TOP1"
+
+# search + final fine-tune + held-out eval of one policy; prints "top1 latency cost"
+finetune() { # dir policy seed hw
+    if [ ! -f "$1/ft.txt" ]; then
+        # shellcheck disable=SC2086
+        "$HAQ" finetune --model "$FP" --policy "$2" --data "$DATA" --epochs "$FT_EPOCHS" \
+            --lr "$FT_LR" --batch "$BATCH" --seed "$3" $FT_ARGS --out "$1/ft.safetensors" \
+            > "$1/ft.txt"
+    fi
+    "$HAQ" eval --model "$1/ft.safetensors" --data "$DATA" --hw "$4" > "$1/eval.txt"
+    echo "$(val "$1/eval.txt" top1) $(val "$1/eval.txt" latency_ms) $(val "$1/eval.txt" cost_ratio)"
+}
+
+CSV="$OUT/table.csv"
+echo "hw,ratio,seed,uniform_bits,uniform_cost,uniform_top1,haq_cost,haq_top1,delta,haq_search_top1,random_best_top1" > "$CSV"
+for hw in $HWS; do
+    ratio=$(ratio_for "$hw")
+    U="$OUT/uniform_$hw"
+    if [ ! -f "$U/search.state" ]; then
+        # shellcheck disable=SC2086
+        "$HAQ" search --strategy uniform --model "$FP" --data "$DATA" --hw "$hw" \
+            --ratio "$ratio" $SPLIT --batch "$BATCH" $SEARCH_ARGS --out "$U" > "$U.txt" 2>&1 ||
+            { cat "$U.txt" >&2; exit 1; }
+    fi
+    UB=$(sed -n '3p' "$U/best.policy" | awk '{print $2 "/" $3}')
+    for seed in $SEEDS; do
+        D="$OUT/haq_${hw}_s$seed"
+        if [ -f "$D/search.state" ] && grep -q "episodes_done = $EPISODES" "$D/search.state"; then
+            :
+        elif [ -f "$D/search.state" ]; then
+            log "resuming $D"
+            "$HAQ" search --resume "$D" > "$D.txt"
+        else
+            log "search $hw seed $seed: $EPISODES episodes"
+            # shellcheck disable=SC2086
+            "$HAQ" search --model "$FP" --data "$DATA" --hw "$hw" --ratio "$ratio" \
+                --episodes "$EPISODES" --warmup "$WARMUP" --seed "$seed" $SPLIT \
+                --batch "$BATCH" $SEARCH_ARGS --out "$D" > "$D.txt"
+        fi
+        R="$OUT/random_${hw}_s$seed"
+        case " $RANDOM_SEEDS " in *" $seed "*) want_random=1 ;; *) want_random=0 ;; esac
+        if [ $want_random = 1 ] && { [ ! -f "$R/search.state" ] ||
+            ! grep -q "episodes_done = $EPISODES" "$R/search.state"; }; then
+            rm -rf "$R"
+            # shellcheck disable=SC2086
+            "$HAQ" search --strategy random --quiet --model "$FP" --data "$DATA" --hw "$hw" \
+                --ratio "$ratio" --episodes "$EPISODES" --seed "$seed" $SPLIT --batch "$BATCH" \
+                $SEARCH_ARGS --out "$R" > "$R.txt"
+        fi
+        mkdir -p "$U/s$seed"
+        set -- $(finetune "$U/s$seed" "$U/best.policy" "$seed" "$hw")
+        ut=$1 uc=$3
+        set -- $(finetune "$D" "$D/best.policy" "$seed" "$hw")
+        ht=$1 hc=$3
+        delta=$(awk -v a="$ht" -v b="$ut" 'BEGIN {printf "%+.2f", a - b}')
+        rbest=NaN
+        [ -f "$R.txt" ] && rbest=$(val "$R.txt" best_top1)
+        echo "$hw,$ratio,$seed,$UB,$uc,$ut,$hc,$ht,$delta,$(val "$D.txt" best_top1),$rbest" >> "$CSV"
+        log "$hw seed $seed: uniform $UB top1 $ut (cost $uc), HAQ top1 $ht (cost $hc), $delta"
+    done
+done
+
+# the tables
+{
+    echo "Float top-1 $FP_TOP1 % ($ARCH width $WIDTH, $INPUT px, $DATA); latency budget: ratio x all-8/8;"
+    echo "$EPISODES episodes (warm-up $WARMUP), final fine-tune $FT_EPOCHS epochs at lr $FT_LR (cosine)."
+    echo
+    echo "| hardware | ratio | seed | uniform W/A | uniform cost | uniform top-1 | HAQ cost | HAQ top-1 | HAQ − uniform | search best (HAQ) | search best (random) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    tail -n +2 "$CSV" | awk -F, '{printf "| %s | %s | %s | %s | %.3f | %.2f | %.3f | %.2f | %s | %.2f | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}'
+    echo
+    tail -n +2 "$CSV" | awk -F, '{n[$1]++; d[$1] += $9; if ($9 > 0) w[$1]++}
+        END {for (h in n) printf "- %s: HAQ − uniform %+.2f points on average, HAQ ahead in %d of %d seeds\n", h, d[h] / n[h], w[h], n[h]}' | sort
+} > "$OUT/table.md"
+
+# the best policies side by side (seed 1 of each hardware model)
+{
+    echo "Best HAQ policy per hardware model (first seed): W/A bits per layer; mean bits of the"
+    echo "depthwise layers and of the other layers (first and last layers held at 8)."
+    echo
+    first=$(echo "$SEEDS" | awk '{print $1}')
+    printf "| layer | type |"
+    for hw in $HWS; do printf " %s |" "$hw"; done
+    echo
+    printf "|---|---|"
+    for hw in $HWS; do printf -- "---|"; done
+    echo
+    paste -d, $(for hw in $HWS; do echo "$OUT/haq_${hw}_s$first/layers.csv"; done) |
+        awk -F, -v n="$(echo "$HWS" | wc -w)" 'NR > 1 {
+            printf "| %s | %s |", $2, $3
+            for (i = 0; i < n; i++) printf " %s/%s |", $(10 + 15 * i), $(11 + 15 * i)
+            printf "\n" }'
+    echo
+    for hw in $HWS; do
+        # rows 3 .. last-1: every layer but the held first and last
+        awk -F, -v hw="$hw" 'NR > 2 { t[NR] = $3; w[NR] = $10; a[NR] = $11; n = NR }
+            END { for (i = 3; i < n; i++) if (t[i] == "dw") { dw += w[i]; da += a[i]; nd++ }
+                                       else { ow += w[i]; oa += a[i]; no++ }
+                  printf "- %s: depthwise W %.2f A %.2f (%d layers); others W %.2f A %.2f (%d)\n",
+                         hw, dw / nd, da / nd, nd, ow / no, oa / no, no }' \
+            "$OUT/haq_${hw}_s$first/layers.csv"
+    done
+} > "$OUT/policies.md"
+cat "$OUT/table.md"
+cat "$OUT/policies.md" | tail -n "$(echo "$HWS" | wc -w)"
