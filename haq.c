@@ -7,6 +7,7 @@
 #include "hw/cmd_hw.h"
 #include "nn/cmd.h"
 #include "quant/cmd_quant.h"
+#include "rl/cmd.h"
 #include "nn/cpu.h"
 #include "nn/pool.h"
 
@@ -46,6 +47,7 @@ static const struct command commands[] = {
     {"finetune", q_cmd_finetune, "quantization-aware fine-tuning with a policy"},
     {"export", q_cmd_export, "the packed form of a quantized network, with its exact size"},
     {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
+    {"report", rl_cmd_report, "an HTML report of a search run (inline SVG)"},
     {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
     {"decode", data_cmd_decode, "decode a JPEG to PPM/PGM"},
