@@ -748,7 +748,7 @@ static const char *bits_label(int b, char *buf, size_t n) {
 
 /* The best policy: weight bits up, activation bits down, one slot per layer. */
 static void chart_policy(struct sb *b, const struct run *r) {
-    const double yt = 34, ymid = 184, yb = 334, H = 478;
+    const double yt = 34, ymid = 184, yb = 334, H = 456;
     int top = 8;
     for (int i = 0; i < r->nly; i++) {
         if (r->ly[i].w <= 8 && r->ly[i].w > top) top = r->ly[i].w;
