@@ -48,6 +48,7 @@ static const struct command commands[] = {
     {"export", q_cmd_export, "the packed form of a quantized network, with its exact size"},
     {"hw", hw_cmd_hw, "cost of a network and a bit-width policy on a hardware model"},
     {"search", rl_cmd_search, "the HAQ search (DDPG agent) or a baseline, into a run directory"},
+    {"report", rl_cmd_report, "an HTML report of a search run (inline SVG)"},
     {"summary", nn_cmd_summary, "print an architecture's layer table (shapes, params, MACs)"},
     {"version", cmd_version, "print the version and the kernel path (ISA) in use"},
     {"decode", data_cmd_decode, "decode a JPEG to PPM/PGM"},
