@@ -318,7 +318,9 @@ static int parse_int(const struct csv *c, const char *col, const char *s, long l
 }
 
 /* Column indices of names[0 … n−1] in the header row; every one is required. */
-static int csv_header(struct csv *c, const char *const *names, int n, int *idx) {
+/* Find the columns names[0 … n−1] in the header line; those from nreq on may be missing
+ * (idx −1). Returns the header's column count or −1. */
+static int csv_header(struct csv *c, const char *const *names, int n, int nreq, int *idx) {
     int rc = csv_row(c);
     if (rc < 0) return -1;
     if (rc == 0) return nn_err("%s: empty file (no header line)", c->path);
@@ -326,7 +328,7 @@ static int csv_header(struct csv *c, const char *const *names, int n, int *idx) 
         idx[k] = -1;
         for (int j = 0; j < c->nf; j++)
             if (!strcmp(trim(c->f[j]), names[k])) idx[k] = j;
-        if (idx[k] < 0)
+        if (idx[k] < 0 && k < nreq)
             return nn_err("%s:%d: the header has no column '%s'", c->path, c->line, names[k]);
     }
     return c->nf;
@@ -364,20 +366,22 @@ static int parse_bits(const struct csv *c, const char *col, const char *s, int a
     return n;
 }
 
+/* episodes.csv; the timing columns are optional there (the search writes them to timing.csv,
+ * so that episodes.csv is the same for a resumed run as for an uninterrupted one). */
 enum {
-    E_EP, E_REWARD, E_TOP1, E_FP, E_COST, E_LAT, E_EN, E_SIZE, E_SIGMA, E_BEST,
-    E_TFT, E_TEVAL, E_TAGENT, E_THW, E_W, E_A, E_N
+    E_EP, E_REWARD, E_TOP1, E_FP, E_COST, E_LAT, E_EN, E_SIZE, E_SIGMA, E_BEST, E_W, E_A,
+    E_TFT, E_TEVAL, E_TAGENT, E_THW, E_N
 };
 static const char *const ep_cols[E_N] = {
-    "episode",   "reward", "top1",    "fp_top1", "cost_ratio", "latency_ms",
-    "energy_mj", "size_bytes", "sigma", "best",  "t_finetune", "t_eval",
-    "t_agent",   "t_hw",   "w_bits",  "a_bits"};
+    "episode",   "reward",     "top1",  "fp_top1", "cost_ratio", "latency_ms",
+    "energy_mj", "size_bytes", "sigma", "best",    "w_bits",     "a_bits",
+    "t_finetune", "t_eval",    "t_agent", "t_hw"};
 
 static int load_episodes(struct run *r, const char *path) {
     struct csv c;
     if (csv_open(&c, path)) return -1;
     int idx[E_N], cap = 0, rc;
-    int ncol = csv_header(&c, ep_cols, E_N, idx);
+    int ncol = csv_header(&c, ep_cols, E_N, E_TFT, idx);
     r->nbits = -1;
     if (ncol < 0) goto out;
     while ((rc = csv_row(&c)) > 0) {
@@ -394,11 +398,16 @@ static int load_episodes(struct run *r, const char *path) {
             goto out;
         }
         struct episode *e = &r->ep[r->nep];
-        double *num[E_N] = {NULL,      &e->reward, &e->top1,    &e->fp_top1, &e->cost,
-                            &e->lat,   &e->en,     &e->size,    &e->sigma,   NULL,
-                            &e->t_ft,  &e->t_eval, &e->t_agent, &e->t_hw,    NULL, NULL};
-        for (int k = 0; k < E_N; k++)
-            if (num[k] && parse_num(&c, ep_cols[k], c.f[idx[k]], num[k])) goto out;
+        double *num[E_N] = {NULL,     &e->reward, &e->top1,    &e->fp_top1, &e->cost, &e->lat,
+                            &e->en,   &e->size,   &e->sigma,   NULL,        NULL,     NULL,
+                            &e->t_ft, &e->t_eval, &e->t_agent, &e->t_hw};
+        for (int k = 0; k < E_N; k++) {
+            if (!num[k]) continue;
+            if (idx[k] < 0)
+                *num[k] = 0;
+            else if (parse_num(&c, ep_cols[k], c.f[idx[k]], num[k]))
+                goto out;
+        }
         if (parse_int(&c, "episode", c.f[idx[E_EP]], 0, 1L << 30, &e->ep) ||
             parse_int(&c, "best", c.f[idx[E_BEST]], 0, 1, &e->best))
             goto out;
@@ -430,6 +439,42 @@ out:
     return -1;
 }
 
+/* timing.csv (episode,t_finetune,t_eval,t_agent,t_hw): fills the episodes' times. */
+static const char *const tm_cols[5] = {"episode", "t_finetune", "t_eval", "t_agent", "t_hw"};
+
+static int load_timing(struct run *r, const char *path) {
+    struct csv c;
+    if (csv_open(&c, path)) return -1;
+    int idx[5], rc;
+    int ncol = csv_header(&c, tm_cols, 5, 5, idx);
+    if (ncol < 0) goto out;
+    while ((rc = csv_row(&c)) > 0) {
+        if (c.nf != ncol) {
+            nn_err("%s:%d: %d columns, the header has %d", path, c.line, c.nf, ncol);
+            goto out;
+        }
+        int ep;
+        double t[4];
+        if (parse_int(&c, "episode", c.f[idx[0]], 0, 1L << 30, &ep)) goto out;
+        for (int k = 0; k < 4; k++)
+            if (parse_num(&c, tm_cols[k + 1], c.f[idx[k + 1]], &t[k])) goto out;
+        for (int i = 0; i < r->nep; i++) {
+            if (r->ep[i].ep != ep) continue;
+            r->ep[i].t_ft = t[0];
+            r->ep[i].t_eval = t[1];
+            r->ep[i].t_agent = t[2];
+            r->ep[i].t_hw = t[3];
+        }
+    }
+    if (rc == 0) {
+        csv_close(&c);
+        return 0;
+    }
+out:
+    csv_close(&c);
+    return -1;
+}
+
 enum {
     L_IDX, L_NAME, L_TYPE, L_CIN, L_COUT, L_KERNEL, L_STRIDE, L_MACS, L_WEIGHTS, L_W, L_A,
     L_LAT, L_EN, L_LAT8, L_EN8, L_N
@@ -443,7 +488,7 @@ static int load_layers(struct run *r, const char *path) {
     struct csv c;
     if (csv_open(&c, path)) return -1;
     int idx[L_N], cap = 0, rc;
-    int ncol = csv_header(&c, ly_cols, L_N, idx);
+    int ncol = csv_header(&c, ly_cols, L_N, L_N, idx);
     if (ncol < 0) goto out;
     while ((rc = csv_row(&c)) > 0) {
         if (c.nf != ncol) {
@@ -504,20 +549,22 @@ out:
 static int load_run(struct run *r, const char *dir) {
     memset(r, 0, sizeof *r);
     r->dir = dir;
-    const char *names[3] = {"config.txt", "episodes.csv", "layers.csv"};
-    char *p[3];
+    const char *names[4] = {"config.txt", "episodes.csv", "layers.csv", "timing.csv"};
+    char *p[4];
     int rc = 0;
-    for (int i = 0; i < 3; i++) p[i] = path_join(dir, names[i]);
-    if (!p[0] || !p[1] || !p[2])
+    for (int i = 0; i < 4; i++) p[i] = path_join(dir, names[i]);
+    if (!p[0] || !p[1] || !p[2] || !p[3])
         rc = nn_err("%s: out of memory", dir);
     else if (load_config(r, p[0]) || load_episodes(r, p[1]))
+        rc = -1;
+    else if (access(p[3], F_OK) == 0 && load_timing(r, p[3]))
         rc = -1;
     else if ((r->nep > 0 || access(p[2], F_OK) == 0) && load_layers(r, p[2]))
         rc = -1;
     else if (r->nep > 0 && r->nly != r->nbits)
         rc = nn_err("%s: %d layers, but the episodes in %s have %d bit-widths", p[2], r->nly,
                     p[1], r->nbits);
-    for (int i = 0; i < 3; i++) free(p[i]);
+    for (int i = 0; i < 4; i++) free(p[i]);
     return rc;
 }
 

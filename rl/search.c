@@ -17,6 +17,7 @@
 #include "nn/checkpoint.h"
 #include "nn/error.h"
 #include "nn/safetensors.h"
+#include "rl/tfevents.h"
 
 /* ---- options ------------------------------------------------------------------------------- */
 
@@ -235,6 +236,7 @@ struct search {
     int done, best_episode;
     double best_reward, best_top1;
     struct data_csv log, timing;
+    struct rl_tfevents *events;
 };
 
 static uint64_t mix(uint64_t a, uint64_t b) {
@@ -296,6 +298,31 @@ static void search_free(struct search *S) {
     free(S->best_a);
     data_csv_free(&S->log);
     data_csv_free(&S->timing);
+    rl_tfevents_close(S->events);
+}
+
+/* One episode's scalars for TensorBoard: reward, accuracy, cost, σ, best reward so far and
+ * every layer's bits (tags bits_w/NN, bits_a/NN). */
+static int tb_episode(struct search *S, int ep, double reward, double top1, double ratio,
+                      double lat, double en, float sigma) {
+    struct rl_tfevents *w = S->events;
+    int L = S->env.n_layers;
+    if (rl_tfevents_scalar(w, "reward", ep, reward) || rl_tfevents_scalar(w, "top1", ep, top1) ||
+        rl_tfevents_scalar(w, "cost_ratio", ep, ratio) ||
+        rl_tfevents_scalar(w, "latency_ms", ep, lat) ||
+        rl_tfevents_scalar(w, "energy_mj", ep, en) ||
+        rl_tfevents_scalar(w, "sigma", ep, sigma) ||
+        rl_tfevents_scalar(w, "best_reward", ep, S->best_reward))
+        return -1;
+    for (int l = 0; l < L; l++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "bits_w/%02d", l);
+        if (rl_tfevents_scalar(w, tag, ep, S->w[l] == Q_FLOAT ? 32 : S->w[l])) return -1;
+        if (S->env.cfg.method != Q_LINEAR) continue;
+        snprintf(tag, sizeof tag, "bits_a/%02d", l);
+        if (rl_tfevents_scalar(w, tag, ep, S->a[l] == Q_FLOAT ? 32 : S->a[l])) return -1;
+    }
+    return rl_tfevents_flush(w);
 }
 
 static char *path_in(const char *dir, const char *name, char *buf, size_t cap) {
@@ -846,6 +873,8 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
     free(prefix);
     free(tprefix);
     if (bad) goto out;
+    S.events = rl_tfevents_open(path_in(dir, "tb", path, sizeof path));
+    if (!S.events) goto out;
     if (!o->quiet && (!resume || S.done == 0)) {
         fprintf(stderr,
                 "search %s: %d layers, %d steps, budget %s %.4g of %.6g (%s), fp top1 %.2f on "
@@ -933,6 +962,7 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                  t_agent, t_hw);
         if (data_csv_add(&S.timing, line)) goto out;
         if (best && write_best(&S)) goto out;
+        if (tb_episode(&S, ep, reward, r.top1, cost / E->ref_cost, lat, en, sigma)) goto out;
         S.done = ep + 1;
         if (S.agent) {
             char name[64];

@@ -14,6 +14,7 @@
 #include "nn/models.h"
 #include "nn/safetensors.h"
 #include "quant/policy.h"
+#include "rl/report.h"
 #include "rl/search.h"
 #include "tests/testutil.h"
 
@@ -181,6 +182,14 @@ START_TEST(artefacts_exist_and_parse) {
     ck_assert(access(path, R_OK) == 0);
     snprintf(path, sizeof path, "%s/agent.3.state", dir);
     ck_assert(access(path, F_OK) != 0);
+    /* the event files and the report of the run */
+    snprintf(path, sizeof path, "%s/tb", dir);
+    ck_assert(access(path, R_OK) == 0);
+    ck_assert_msg(rl_report_write(dir, NULL) == 0, "%s", nn_errmsg());
+    size_t rl;
+    char *html = slurp(dir, "report.html", &rl);
+    ck_assert(rl > 10000 && strstr(html, "<svg") != NULL && strstr(html, "<script") == NULL);
+    free(html);
     /* a second search into the same directory is refused */
     struct rl_search_opts o;
     opts(&o, 4);
