@@ -2,6 +2,7 @@
 #   make              build/libhaq.a and build/haq
 #   make test         build and run the Check test runner
 #   make bench        build the benchmarks (build/bench_*)
+#   make demo         train, search, baseline, fine-tune and one table (bench/demo.sh)
 #   make check-asan   the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make NOSIMD=1     a build without any intrinsics (portable C kernels only)
 #   make CC=clang     any C11 compiler
@@ -75,6 +76,11 @@ test: $(TEST_BIN) $(BUILD)/haq
 	$(TEST_BIN)
 
 bench: $(BENCH_BIN)
+
+# The demo: float training, the HAQ search, the uniform baseline, the same fine-tune for both and
+# one table (bench/demo.sh; RUN=, RATIO=, EPISODES= … pass through the environment).
+demo: all
+	HAQ=$(BUILD)/haq sh bench/demo.sh
 
 check-asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT=-O1 \

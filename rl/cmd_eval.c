@@ -181,9 +181,9 @@ int rl_cmd_eval(int argc, char **argv) {
            st.loss, st.images, st.img_s);
     if (hw)
         printf(" hw=%s latency_ms=%.6g energy_mj=%.6g size_bytes=%.0f cost_ratio=%.6f "
-               "size_ratio=%.6f",
+               "size_ratio=%.6f fp32_bytes=%.0f",
                hw, c.latency_ms, c.energy_mj, c.size_bytes, c.units_8 > 0 ? c.units / c.units_8 : 0,
-               c.fp32_bytes > 0 ? c.size_bytes / c.fp32_bytes : 0);
+               c.fp32_bytes > 0 ? c.size_bytes / c.fp32_bytes : 0, c.fp32_bytes);
     printf("\n");
     rc = 0;
     goto done;
