@@ -69,19 +69,34 @@ int nn_read_file(const char *path, uint8_t **data, size_t *len, size_t max) {
     return 0;
 }
 
-/* Create the directories leading to path (like mkdir -p of its parent); errors surface when
- * the file itself is opened. */
+int nn_mkdirs(const char *dir) {
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n >= sizeof buf) return nn_err("%s: path too long", dir);
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            mkdir(buf, 0777); /* an existing one is fine; the stat below judges */
+            buf[i] = c;
+        }
+    struct stat st;
+    if (stat(dir, &st)) return nn_err("%s: cannot create the directory: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return nn_err("%s: exists and is not a directory", dir);
+    return 0;
+}
+
+/* Create the directories leading to path; errors surface when the file itself is opened. */
 static void make_parents(const char *path) {
     char buf[4096];
     size_t n = strlen(path);
     if (n >= sizeof buf) return;
     memcpy(buf, path, n + 1);
-    for (size_t i = 1; i < n; i++)
-        if (buf[i] == '/') {
-            buf[i] = 0;
-            mkdir(buf, 0777);
-            buf[i] = '/';
-        }
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf) return;
+    *slash = 0;
+    if (nn_mkdirs(buf)) nn_err_clear();
 }
 
 int nn_write_file_atomic(const char *path, const void *data, size_t len) {

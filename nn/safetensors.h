@@ -61,6 +61,9 @@ struct nn_st_entry {
 int nn_st_write(const char *path, const struct nn_st_entry *e, int n, const char *const *meta,
                 int n_meta);
 
+/* mkdir -p: dir and every missing parent. 0, or −1 (nn_err) when dir cannot be made or is not a
+ * directory. */
+int nn_mkdirs(const char *dir);
 /* Write a whole buffer to path atomically (temporary name + rename), creating missing parent
  * directories; 0 or −1. */
 int nn_write_file_atomic(const char *path, const void *data, size_t len);

@@ -773,20 +773,6 @@ static int write_config(struct search *S) {
     return rc;
 }
 
-static int mkdirs(const char *dir) {
-    char p[4096];
-    if (strlen(dir) >= sizeof p) return nn_err("%s: path too long", dir);
-    strcpy(p, dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0777) && errno != EEXIST) return nn_err("%s: %s", p, strerror(errno));
-        *s = '/';
-    }
-    if (mkdir(p, 0777) && errno != EEXIST) return nn_err("%s: %s", p, strerror(errno));
-    return 0;
-}
-
 static void progress(const struct search *S, int ep, double reward, double top1, double ratio,
                      float sigma) {
     const struct rl_env *e = &S->env;
@@ -821,7 +807,7 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
         if (asked > o->episodes) o->episodes = asked;
         extend = o->episodes;
     } else {
-        if (mkdirs(dir)) return -1;
+        if (nn_mkdirs(dir)) return -1;
         if (!access(path_in(dir, "search.state", path, sizeof path), F_OK))
             return nn_err("%s already holds a search: haq search --resume %s continues it", dir,
                           dir);

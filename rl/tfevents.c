@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "nn/error.h"
+#include "nn/safetensors.h"
 
 #define MAX_TAG 4096
 
@@ -97,31 +98,8 @@ static int put_record(struct rl_tfevents *w, const unsigned char *data, size_t l
     return 0;
 }
 
-static void make_dirs(const char *dir) {
-    char buf[4096];
-    size_t n = strlen(dir);
-    if (n >= sizeof buf) return;
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            mkdir(buf, 0777);
-            buf[i] = c;
-        }
-}
-
 struct rl_tfevents *rl_tfevents_open(const char *dir) {
-    make_dirs(dir);
-    struct stat st;
-    if (stat(dir, &st)) {
-        nn_err("%s: cannot create the directory: %s", dir, strerror(errno));
-        return NULL;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        nn_err("%s: not a directory", dir);
-        return NULL;
-    }
+    if (nn_mkdirs(dir)) return NULL;
     char host[256] = "", clean[256];
     size_t k = 0;
     if (gethostname(host, sizeof host - 1)) host[0] = 0;
