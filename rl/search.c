@@ -165,7 +165,17 @@ int rl_search_set(struct rl_search_opts *o, const char *k, const char *v) {
     return 0;
 }
 
+/* The shortest text that reads back as the same float (config.txt stays readable and exact). */
+static const char *ftext(float v, char *buf) {
+    for (int p = 6; p <= 9; p++) {
+        snprintf(buf, 32, "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 int rl_search_write_opts(const struct rl_search_opts *o, char *buf, size_t cap) {
+    char f1[32], f2[32], f3[32], f4[32];
     size_t n = 0;
 #define PUT(...)                                                                                   \
     do {                                                                                           \
@@ -187,12 +197,12 @@ int rl_search_write_opts(const struct rl_search_opts *o, char *buf, size_t cap) 
         o->split_seed);
     PUT("batch = %d\nloader-threads = %d\ncalib-batches = %d\n", o->batch, o->loaders,
         o->calib_batches);
-    PUT("ft-epochs = %d\nft-lr = %.9g\nft-momentum = %.9g\nft-wd = %.9g\nft-decay = %.9g\n",
-        o->ft_epochs, (double)o->ft_lr, (double)o->ft_momentum, (double)o->ft_wd,
-        (double)o->ft_decay);
+    PUT("ft-epochs = %d\nft-lr = %s\nft-momentum = %s\nft-wd = %s\nft-decay = %s\n",
+        o->ft_epochs, ftext(o->ft_lr, f1), ftext(o->ft_momentum, f2), ftext(o->ft_wd, f3),
+        ftext(o->ft_decay, f4));
     PUT("reward = %s\nkmeans-iters = %d\nper-channel = %d\n", o->reward_train ? "train" : "val",
         o->q.kmeans_iters, o->q.per_channel);
-    if (o->q.act_cap > 0 && isfinite(o->q.act_cap)) PUT("act-cap = %.9g\n", (double)o->q.act_cap);
+    if (o->q.act_cap > 0 && isfinite(o->q.act_cap)) PUT("act-cap = %s\n", ftext(o->q.act_cap, f1));
     if (o->hidden) PUT("hidden = %d\n", o->hidden);
     if (o->agent_batch) PUT("agent-batch = %d\n", o->agent_batch);
     if (o->memory) PUT("memory = %d\n", o->memory);
@@ -201,7 +211,7 @@ int rl_search_write_opts(const struct rl_search_opts *o, char *buf, size_t cap) 
     const float fv[] = {o->lr_actor, o->lr_critic, o->tau, o->discount, o->sigma0,
                         o->sigma_decay, o->baseline_alpha};
     for (int i = 0; i < 7; i++)
-        if (fv[i] >= 0) PUT("%s = %.9g\n", fk[i], (double)fv[i]);
+        if (fv[i] >= 0) PUT("%s = %s\n", fk[i], ftext(fv[i], f1));
 #undef PUT
     if (n >= cap) return nn_err("option text too long");
     return 0;
