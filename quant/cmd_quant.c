@@ -406,8 +406,8 @@ int q_cmd_export(int argc, char **argv) {
                "(format=haq-packed; haq eval and haq import --packed read it). The model is a\n"
                "quantized checkpoint (haq quantize/finetune --out), exported as it is, or a\n"
                "float one with --policy, quantized here: k-means needs no data, linear needs\n"
-               "--data to calibrate quantized activations. Prints the exact byte accounting;\n"
-               "the file holds exactly those bytes of tensor data plus its header.\n\n%s"
+               "--data to calibrate quantized activations. Prints the exact byte accounting:\n"
+               "packed weights + biases and BN + the safetensors header = the file's size.\n\n%s"
                "  --out FILE         the packed file\n",
                common_help);
         return pr > 0 ? 0 : 2;
@@ -482,29 +482,32 @@ int q_cmd_export(int argc, char **argv) {
     const char *extra[2] = {"policy", meta};
     struct nn_packed_size sz;
     const int *kb = method == Q_KMEANS ? kbits : NULL;
-    if (nn_packed_account(s.g, kb, &sz) || nn_packed_save(r.out, s.g, &s.cfg, kb, extra, 1))
+    if (nn_packed_account(s.g, &s.cfg, kb, extra, 1, &sz) ||
+        nn_packed_save(r.out, s.g, &s.cfg, kb, extra, 1))
         goto fail;
-    /* read the file back: its tensor data must be the accounting, byte for byte */
+    /* read the file back: its size and its tensor data must be the accounting, to the byte */
     struct nn_st_file f;
     if (nn_st_open(r.out, &f)) goto fail;
     size_t data = 0, file = f.size;
     for (int i = 0; i < f.n; i++) data += f.t[i].nbytes;
     nn_st_close(&f);
-    if (data != sz.payload_bytes) {
-        nn_err("%s: %zu bytes of tensor data, the accounting says %zu", r.out, data,
-               sz.payload_bytes);
+    if (data != sz.payload_bytes || file != sz.file_bytes) {
+        nn_err("%s: %zu bytes (%zu of tensor data), the accounting says %zu (%zu)", r.out, file,
+               data, sz.file_bytes, sz.payload_bytes);
         goto fail;
     }
-    char b1[32], b2[32], b3[32], b4[32];
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
     fprintf(stderr,
-            "%s: quantized weights %s B (float32: %s B, %.2fx smaller), biases and BN %s B,\n"
-            "  tensor data %s B = the accounting; file %zu B (header %zu B)\n",
+            "%s: quantized weights %s B (float32: %s B, %.2fx smaller) + biases and BN %s B\n"
+            "  = tensor data %s B, + header %s B = %s B, the size of the file\n",
             r.out, grouped(sz.weight_bytes, b1), grouped(sz.fp32_weight_bytes, b2),
             (double)sz.fp32_weight_bytes / (double)(sz.weight_bytes ? sz.weight_bytes : 1),
-            grouped(sz.other_bytes, b3), grouped(sz.payload_bytes, b4), file, file - data);
+            grouped(sz.other_bytes, b3), grouped(sz.payload_bytes, b4),
+            grouped(sz.header_bytes, b5), grouped(sz.file_bytes, b6));
     printf("result weight_bytes=%zu fp32_weight_bytes=%zu other_bytes=%zu payload_bytes=%zu "
-           "file_bytes=%zu compression=%.4f method=%s out=%s\n",
-           sz.weight_bytes, sz.fp32_weight_bytes, sz.other_bytes, sz.payload_bytes, file,
+           "header_bytes=%zu file_bytes=%zu compression=%.4f method=%s out=%s\n",
+           sz.weight_bytes, sz.fp32_weight_bytes, sz.other_bytes, sz.payload_bytes,
+           sz.header_bytes, sz.file_bytes,
            (double)sz.fp32_weight_bytes / (double)(sz.weight_bytes ? sz.weight_bytes : 1),
            method == Q_KMEANS ? "kmeans" : "linear", r.out);
     rc = 0;

@@ -4,6 +4,7 @@
  * quantized checkpoints). */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -625,17 +626,28 @@ START_TEST(packed_export_round_trip) {
         ck_assert_int_eq(nn_graph_forward(g, x, B), 0);
         memcpy(want, g->nodes[nn_graph_last(g)].out, sizeof want);
         struct nn_packed_size sz;
-        ck_assert_int_eq(nn_packed_account(g, kb, &sz), 0);
-        ck_assert_msg(nn_packed_save(path, g, &cfg, kb, NULL, 0) == 0, "%s", nn_errmsg());
-        /* the accounting: the file's tensor data, and the hardware model's sizes */
+        const char *extra[2] = {"policy", round & 1 ? "a policy line" : ""};
+        ck_assert_int_eq(nn_packed_account(g, &cfg, kb, extra, round & 1, &sz), 0);
+        ck_assert_msg(nn_packed_save(path, g, &cfg, kb, extra, round & 1) == 0, "%s",
+                      nn_errmsg());
+        /* the accounting: the file's size and tensor data, and the hardware model's sizes */
         struct nn_st_file f;
         ck_assert_int_eq(nn_st_open(path, &f), 0);
         size_t data = 0;
         for (int i = 0; i < f.n; i++) data += f.t[i].nbytes;
         ck_assert_uint_eq(data, sz.payload_bytes);
+        ck_assert_uint_eq(sz.payload_bytes, sz.weight_bytes + sz.other_bytes);
         /* the file: the 8-byte length, the header, then exactly that data */
-        ck_assert_uint_eq(f.size, (size_t)(f.t[0].data - f.map) + data);
+        ck_assert_uint_eq(sz.header_bytes, (size_t)(f.t[0].data - f.map));
+        ck_assert_uint_eq(sz.file_bytes, sz.header_bytes + sz.payload_bytes);
+        ck_assert_uint_eq(f.size, sz.file_bytes);
+        ck_assert_uint_eq(sz.header_bytes % 8, 0);
         nn_st_close(&f);
+        FILE *fh = fopen(path, "rb"); /* and the size on disk */
+        ck_assert_ptr_nonnull(fh);
+        ck_assert_int_eq(fseek(fh, 0, SEEK_END), 0);
+        ck_assert_int_eq(ftell(fh), (long)sz.file_bytes);
+        fclose(fh);
         ck_assert_uint_eq(sz.other_bytes, other_bytes(g));
         struct hw_layer *ls;
         ck_assert_int_eq(hw_layers(g, 1, &ls), n);
