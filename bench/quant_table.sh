@@ -5,11 +5,14 @@
 #
 #   bench/quant_table.sh                     # MobileNetV2 on the built-in synthetic set
 #   DATA=fashion-mnist:/usr/share/datasets/fashion-mnist INPUT=28 CLASSES=10 \
-#     TRAIN_ARGS="--train-size 12000" bench/quant_table.sh
+#     TRAIN_ARGS="--val-size 5000 --train-size 12000" bench/quant_table.sh
 #
 # Environment: HAQ (build/haq), OUT (run directory), DATA, ARCH, WIDTH, INPUT, CLASSES,
 # EPOCHS (training), QAT_EPOCHS (fine-tuning, default 1), LR, QAT_LR, BATCH, MODEL (an
-# existing float checkpoint: skip training), TRAIN_ARGS / Q_ARGS (extra options).
+# existing float checkpoint: skip training), TRAIN_ARGS (options of train, eval, quantize and
+# finetune alike, e.g. the search-split flags --val-size N --train-size M, so that every row
+# trains and evaluates on the same images) / Q_ARGS (extra options of quantize / finetune).
+# packed_bytes is the size of the packed file (haq export: header + tensor data).
 # Output: one line per row on stdout and OUT/table.md, OUT/table.csv.
 set -eu
 HAQ=${HAQ:-build/haq}
@@ -63,7 +66,7 @@ row() { # name method policy qat_epochs
     top1=$(echo "$r" | field top1)
     e=$("$HAQ" export --model "$ck" --out "$OUT/packed.safetensors" 2>/dev/null | grep '^result')
     wb=$(echo "$e" | field weight_bytes)
-    pb=$(echo "$e" | field payload_bytes)
+    pb=$(echo "$e" | field file_bytes)
     fb=$(echo "$e" | field fp32_weight_bytes)
     d=$(awk -v a="$top1" -v b="$fp" 'BEGIN { printf "%+.2f", a - b }')
     echo "$name,$method,$policy,$ep,$top1,$d,$pb,$wb,$fb" >>"$OUT/table.csv"

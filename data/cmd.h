@@ -32,14 +32,18 @@ int data_cli_split_opt(const char *cmd, int opt, const char *arg, struct data_cl
 /* −1 (reported) when --train-size or --split-seed came without --val-size. */
 int data_cli_split_check(const char *cmd, const struct data_cli_split *sp);
 
-/* The evaluation split of a command: the search's validation indices (into DATA_TRAIN, *split =
- * DATA_TRAIN, *sub filled) with --val-size, else the held-out split (DATA_VAL), which must then
- * hold images. 0 or −1 (nn_err). */
-struct data_source;
-struct data_subsets;
-int data_cli_eval_split(struct data_source *src, const char *data, const struct data_cli_split *sp,
-                        struct data_subsets *sub, int *split);
 /* Help lines for the split flags. */
 extern const char data_cli_split_help[];
+
+struct data_source;
+struct data_subsets;
+
+/* The subsets a command trains and evaluates on: with --val-size, the search's splits of the
+ * train split (*split = DATA_TRAIN; sub->train and sub->val are the indices to give
+ * data_batches_open); otherwise the whole train split for training and the held-out split for
+ * evaluation (*split = DATA_VAL, which must then hold images; sub left empty, so the index
+ * lists are NULL). Free sub with data_subsets_free. 0 or −1 (nn_err naming `data`). */
+int data_cli_split_open(struct data_source *src, const char *data,
+                        const struct data_cli_split *sp, struct data_subsets *sub, int *split);
 
 #endif

@@ -41,6 +41,22 @@ int data_cli_split_check(const char *cmd, const struct data_cli_split *sp) {
     return 0;
 }
 
+int data_cli_split_open(struct data_source *src, const char *data,
+                        const struct data_cli_split *sp, struct data_subsets *sub, int *split) {
+    memset(sub, 0, sizeof *sub);
+    if (sp->val_size) {
+        *split = DATA_TRAIN;
+        return data_search_split(src, (size_t)sp->val_size, (size_t)sp->train_size,
+                                 (uint32_t)sp->seed, sub);
+    }
+    *split = DATA_VAL;
+    if (src->count[DATA_VAL] == 0)
+        return nn_err("%s: the held-out split has no images (a train-only folder takes "
+                      "--val-size N [--train-size M] for the search splits)",
+                      data);
+    return 0;
+}
+
 /* ---- data info ----------------------------------------------------------------------------- */
 
 static const char info_help[] =

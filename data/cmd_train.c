@@ -67,21 +67,6 @@ static const char train_help[] =
     "With --val-size both splits come from the data's train split (HAQ's search splits): the\n"
     "held-out split is not read.\n";
 
-int data_cli_eval_split(struct data_source *src, const char *data, const struct data_cli_split *sp,
-                      struct data_subsets *sub, int *split) {
-    if (sp->val_size) {
-        *split = DATA_TRAIN;
-        return data_search_split(src, (size_t)sp->val_size, (size_t)sp->train_size,
-                                 (uint32_t)sp->seed, sub);
-    }
-    *split = DATA_VAL;
-    if (src->count[DATA_VAL] == 0)
-        return nn_err("%s: the held-out split has no images (a train-only folder takes "
-                      "--val-size N [--train-size M] for the search splits)",
-                      data);
-    return 0;
-}
-
 int data_cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
         NN_CLI_MODEL_OPTIONS,
@@ -201,7 +186,7 @@ int data_cmd_train(int argc, char **argv) {
     char *csv_default = NULL;
     struct data_subsets sub = {0};
     int vsplit;
-    if (data_cli_eval_split(src, data, &sp, &sub, &vsplit)) goto fail;
+    if (data_cli_split_open(src, data, &sp, &sub, &vsplit)) goto fail;
     if (!g || nn_graph_alloc(g, batch, 1)) goto fail;
     struct nn_rng rng;
     nn_rng_seed(&rng, (uint64_t)seed);

@@ -479,10 +479,13 @@ static int build(const struct nn_graph *g, int packed, const int *kbits, struct 
     return 0;
 }
 
+/* Save g (path set) or account for the packed form (path NULL, sz set): the same entries and
+ * metadata either way, so the accounting is the file's size. */
 static int save(const char *path, const struct nn_graph *g, const struct nn_model_cfg *cfg,
-                const char *const *extra, int n_extra, int packed, const int *kbits) {
+                const char *const *extra, int n_extra, int packed, const int *kbits,
+                struct nn_packed_size *sz) {
     struct saved sv;
-    if (build(g, packed, kbits, &sv)) return nn_err_ctx("%s: ", path);
+    if (build(g, packed, kbits, &sv)) return path ? nn_err_ctx("%s: ", path) : -1;
     char width[32], classes[16], input[16], inch[16], drop[32];
     snprintf(width, sizeof width, "%.7g", (double)cfg->width);
     snprintf(classes, sizeof classes, "%d", cfg->classes);
@@ -506,9 +509,24 @@ static int save(const char *path, const struct nn_graph *g, const struct nn_mode
             meta[2 * nm + 1] = bits;
             nm++;
         }
-        rc = nn_st_write(path, sv.e, sv.k, meta, nm);
+        if (path) {
+            rc = nn_st_write(path, sv.e, sv.k, meta, nm);
+        } else {
+            memset(sz, 0, sizeof *sz);
+            rc = nn_st_header_bytes(sv.e, sv.k, meta, nm, &sz->header_bytes);
+            for (int i = 0; i < g->n_nodes; i++)
+                if (node_q(g, i)) sz->fp32_weight_bytes += 4 * g->params[weight_of(g, i)].numel;
+            /* the tensors of quantizable layers' weights (codes, thresholds, scales, codebooks,
+             * float weights, activation ranges) against everything else (BN, biases) */
+            for (int j = 0; j < sv.k; j++) {
+                if (sv.wside[j]) sz->weight_bytes += sv.e[j].nbytes;
+                else sz->other_bytes += sv.e[j].nbytes;
+            }
+            sz->payload_bytes = sz->weight_bytes + sz->other_bytes;
+            sz->file_bytes = sz->header_bytes + sz->payload_bytes;
+        }
     } else {
-        nn_err("%s: out of memory", path);
+        nn_err("%s: out of memory", path ? path : "packed accounting");
     }
     free(bits);
     free(meta);
@@ -518,29 +536,17 @@ static int save(const char *path, const struct nn_graph *g, const struct nn_mode
 
 int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_model_cfg *cfg,
                  const char *const *extra, int n_extra) {
-    return save(path, g, cfg, extra, n_extra, 0, NULL);
+    return save(path, g, cfg, extra, n_extra, 0, NULL, NULL);
 }
 
 int nn_packed_save(const char *path, const struct nn_graph *g, const struct nn_model_cfg *cfg,
                    const int *kbits, const char *const *extra, int n_extra) {
-    return save(path, g, cfg, extra, n_extra, 1, kbits);
+    return save(path, g, cfg, extra, n_extra, 1, kbits, NULL);
 }
 
-int nn_packed_account(const struct nn_graph *g, const int *kbits, struct nn_packed_size *sz) {
-    struct saved sv;
-    if (build(g, 1, kbits, &sv)) return -1;
-    memset(sz, 0, sizeof *sz);
-    for (int i = 0; i < g->n_nodes; i++)
-        if (node_q(g, i)) sz->fp32_weight_bytes += 4 * g->params[weight_of(g, i)].numel;
-    /* the tensors of quantizable layers' weights (codes, thresholds, scales, codebooks, float
-     * weights, activation ranges) against everything else (BN, biases) */
-    for (int j = 0; j < sv.k; j++) {
-        if (sv.wside[j]) sz->weight_bytes += sv.e[j].nbytes;
-        else sz->other_bytes += sv.e[j].nbytes;
-    }
-    sz->payload_bytes = sz->weight_bytes + sz->other_bytes;
-    saved_free(&sv);
-    return 0;
+int nn_packed_account(const struct nn_graph *g, const struct nn_model_cfg *cfg, const int *kbits,
+                      const char *const *extra, int n_extra, struct nn_packed_size *sz) {
+    return save(NULL, g, cfg, extra, n_extra, 1, kbits, sz);
 }
 
 static int meta_num(const struct nn_st_file *f, const char *path, const char *key, double lo,

@@ -60,13 +60,20 @@ int nn_ckpt_save(const char *path, const struct nn_graph *g, const struct nn_mod
 int nn_packed_save(const char *path, const struct nn_graph *g, const struct nn_model_cfg *cfg,
                    const int *kbits, const char *const *extra, int n_extra);
 
-/* The bytes nn_packed_save stores, as tensor data (the file adds the 8-byte length and the
- * JSON header): quantizable layers' weights with their thresholds, scales, codebooks and
- * activation ranges; everything else (biases, BN); and the same weights in float32. */
+/* The bytes nn_packed_save(path, g, cfg, kbits, extra, n_extra) writes, to the byte:
+ *   weight_bytes   quantizable layers' weights with their thresholds, scales, codebooks and
+ *                  activation ranges (the hardware size model's figure);
+ *   other_bytes    everything else (biases, BN);
+ *   payload_bytes  = weight_bytes + other_bytes, the tensor data;
+ *   header_bytes   the 8-byte length and the padded JSON header (names, shapes, offsets,
+ *                  metadata);
+ *   file_bytes     = header_bytes + payload_bytes, the size of the file;
+ * and fp32_weight_bytes, the same layers' weights in float32. 0 or −1. */
 struct nn_packed_size {
-    size_t weight_bytes, other_bytes, payload_bytes, fp32_weight_bytes;
+    size_t weight_bytes, other_bytes, payload_bytes, header_bytes, file_bytes, fp32_weight_bytes;
 };
-int nn_packed_account(const struct nn_graph *g, const int *kbits, struct nn_packed_size *sz);
+int nn_packed_account(const struct nn_graph *g, const struct nn_model_cfg *cfg, const int *kbits,
+                      const char *const *extra, int n_extra, struct nn_packed_size *sz);
 
 /* b-bit codes (b ≤ 32) to and from the packed byte stream of nn_packed_bytes(n, b) bytes. */
 size_t nn_packed_bytes(size_t n, int bits);

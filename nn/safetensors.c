@@ -356,38 +356,59 @@ static void sb_str(struct sbuf *b, const char *s) {
     free(q);
 }
 
+/* The JSON header of a file holding e[0 … n) and the metadata pairs, padded with spaces to a
+ * multiple of 8 so that the data block is aligned; *data_bytes gets the data block's size.
+ * h->oom on failure. */
+static void header(struct sbuf *h, const struct nn_st_entry *e, int n, const char *const *meta,
+                   int n_meta, size_t *data_bytes) {
+    char num[64];
+    size_t off = 0;
+    sb_put(h, "{", 1);
+    if (n_meta > 0) {
+        sb_put(h, "\"__metadata__\":{", 16);
+        for (int i = 0; i < n_meta; i++) {
+            if (i) sb_put(h, ",", 1);
+            sb_str(h, meta[2 * i]);
+            sb_put(h, ":", 1);
+            sb_str(h, meta[2 * i + 1]);
+        }
+        sb_put(h, "}", 1);
+    }
+    for (int i = 0; i < n; i++) {
+        if (i || n_meta > 0) sb_put(h, ",", 1);
+        sb_str(h, e[i].name);
+        sb_put(h, ":{\"dtype\":\"", 11);
+        sb_put(h, nn_dtype_name(e[i].dtype), strlen(nn_dtype_name(e[i].dtype)));
+        sb_put(h, "\",\"shape\":[", 11);
+        for (int d = 0; d < e[i].ndim; d++) {
+            int l = snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)e[i].shape[d]);
+            sb_put(h, num, (size_t)l);
+        }
+        int l = snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + e[i].nbytes);
+        sb_put(h, num, (size_t)l);
+        off += e[i].nbytes;
+    }
+    sb_put(h, "}", 1);
+    while (h->n % 8) sb_put(h, " ", 1); /* align the data block to 8 bytes */
+    *data_bytes = off;
+}
+
+int nn_st_header_bytes(const struct nn_st_entry *e, int n, const char *const *meta, int n_meta,
+                       size_t *bytes) {
+    struct sbuf h = {0};
+    size_t off;
+    header(&h, e, n, meta, n_meta, &off);
+    free(h.p);
+    if (h.oom) return nn_err("safetensors header: out of memory");
+    *bytes = 8 + h.n;
+    return 0;
+}
+
 int nn_st_write(const char *path, const struct nn_st_entry *e, int n, const char *const *meta,
                 int n_meta) {
     struct sbuf h = {0};
-    char num[64];
-    size_t off = 0;
-    sb_put(&h, "{", 1);
-    if (n_meta > 0) {
-        sb_put(&h, "\"__metadata__\":{", 16);
-        for (int i = 0; i < n_meta; i++) {
-            if (i) sb_put(&h, ",", 1);
-            sb_str(&h, meta[2 * i]);
-            sb_put(&h, ":", 1);
-            sb_str(&h, meta[2 * i + 1]);
-        }
-        sb_put(&h, "}", 1);
-    }
-    for (int i = 0; i < n; i++) {
-        if (i || n_meta > 0) sb_put(&h, ",", 1);
-        sb_str(&h, e[i].name);
-        sb_put(&h, ":{\"dtype\":\"", 11);
-        sb_put(&h, nn_dtype_name(e[i].dtype), strlen(nn_dtype_name(e[i].dtype)));
-        sb_put(&h, "\",\"shape\":[", 11);
-        for (int d = 0; d < e[i].ndim; d++) {
-            int l = snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)e[i].shape[d]);
-            sb_put(&h, num, (size_t)l);
-        }
-        int l = snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + e[i].nbytes);
-        sb_put(&h, num, (size_t)l);
-        off += e[i].nbytes;
-    }
-    sb_put(&h, "}", 1);
-    while (h.n % 8) sb_put(&h, " ", 1); /* align the data block to 8 bytes */
+    size_t off;
+    header(&h, e, n, meta, n_meta, &off);
     if (h.oom) {
         free(h.p);
         return nn_err("%s: out of memory", path);

@@ -64,6 +64,11 @@ int nn_st_write(const char *path, const struct nn_st_entry *e, int n, const char
 /* mkdir -p: dir and every missing parent. 0, or −1 (nn_err) when dir cannot be made or is not a
  * directory. */
 int nn_mkdirs(const char *dir);
+/* The bytes nn_st_write puts before the tensor data for these entries and metadata: the
+ * 8-byte length and the padded JSON header. 0 or −1. */
+int nn_st_header_bytes(const struct nn_st_entry *e, int n, const char *const *meta, int n_meta,
+                       size_t *bytes);
+
 /* Write a whole buffer to path atomically (temporary name + rename), creating missing parent
  * directories; 0 or −1. */
 int nn_write_file_atomic(const char *path, const void *data, size_t len);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/cmd.h"
 #include "data/runlog.h"
+#include "data/split.h"
 #include "nn/checkpoint.h"
 #include "nn/cli.h"
 #include "nn/error.h"
@@ -40,6 +42,7 @@ enum {
 struct qrun {
     const char *model, *policy, *data, *out;
     struct q_options o;
+    struct data_cli_split sp;
     int calib, batch, epochs, loaders, seed;
     float lr, wd, momentum;
     int wd_given;
@@ -50,7 +53,8 @@ static const char common_help[] =
     "  --policy P         a policy file, a HAQ list [[8, -1], [4, 4], …] or w4a4-style\n"
     "  --method M         linear (weights + activations, default) or kmeans (weights)\n"
     "  --data SPEC        data set: calibration and fine-tuning on its train split,\n"
-    "                     accuracy on the held-out split\n"
+    "                     accuracy on the held-out split (or on HAQ's search splits of the\n"
+    "                     train split with --val-size, as haq train and haq eval)\n"
     "  --calib-batches N  linear: batches for the calibration pass (default 1, as HAQ)\n"
     "  --w-thresh T       weight thresholds below 5 bits: kl (default), kl-release, max,\n"
     "                     percentile:P\n"
@@ -89,10 +93,12 @@ static int parse(int argc, char **argv, const char *cmd, int mode, struct qrun *
                                          {"seed", required_argument, 0, NN_OPT_SEED},
                                          {"threads", required_argument, 0, NN_OPT_THREADS},
                                          {"loader-threads", required_argument, 0, OPT_LOADERS},
+                                         DATA_CLI_SPLIT_OPTIONS,
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     memset(r, 0, sizeof *r);
     r->o = q_options_default();
+    r->sp = (struct data_cli_split)DATA_CLI_SPLIT_DEFAULTS;
     r->calib = 1;
     r->batch = 64;
     r->epochs = 1;
@@ -104,6 +110,9 @@ static int parse(int argc, char **argv, const char *cmd, int mode, struct qrun *
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int sr = data_cli_split_opt(cmd, opt, optarg, &r->sp);
+        if (sr < 0) return -1;
+        if (sr > 0) continue;
         switch (opt) {
         case 'h': return 1;
         case OPT_MODEL: r->model = optarg; break;
@@ -174,6 +183,7 @@ static int parse(int argc, char **argv, const char *cmd, int mode, struct qrun *
                 cmd, finetune ? " and --out" : "", cmd);
         return -1;
     }
+    if (data_cli_split_check(cmd, &r->sp)) return -1;
     /* the release's final fine-tune: weight decay 4e-5 (linear) or 1e-5 (k-means) */
     if (!r->wd_given && r->o.method == Q_KMEANS) r->wd = 1e-5f;
     r->o.seed = (uint64_t)r->seed;
@@ -186,6 +196,8 @@ struct qstate {
     struct nn_graph *g;
     struct nn_model_cfg cfg;
     struct data_source *src;
+    struct data_subsets sub; /* the search splits (empty without --val-size) */
+    int vsplit;              /* the split evaluated: held-out, or the train split's subset */
     struct data_loader *tl, *vl;
     struct nn_batches tb, vb;
     struct q_policy p;
@@ -198,6 +210,7 @@ static void qstate_free(struct qstate *s) {
     q_policy_free(&s->p);
     data_loader_free(s->tl);
     data_loader_free(s->vl);
+    data_subsets_free(&s->sub);
     nn_graph_free(s->g);
     data_close(s->src);
 }
@@ -212,11 +225,15 @@ static int quantize(const struct qrun *r, int trainable, struct qstate *s) {
     if (s->cfg.classes < s->src->classes)
         return nn_err("%s has %d classes, %s has %d", r->model, s->cfg.classes, r->data,
                       s->src->classes);
-    if (data_batches_open(s->src, DATA_TRAIN, r->batch, s->cfg.input, trainable, (uint64_t)r->seed,
-                          r->loaders, NULL, 0, &s->tl, &s->tb) ||
-        data_batches_open(s->src, DATA_VAL, r->batch, s->cfg.input, 0, (uint64_t)r->seed,
-                          r->loaders, NULL, 0, &s->vl, &s->vb))
+    if (data_cli_split_open(s->src, r->data, &r->sp, &s->sub, &s->vsplit) ||
+        data_batches_open(s->src, DATA_TRAIN, r->batch, s->cfg.input, trainable, (uint64_t)r->seed,
+                          r->loaders, s->sub.train, s->sub.n_train, &s->tl, &s->tb) ||
+        data_batches_open(s->src, s->vsplit, r->batch, s->cfg.input, 0, (uint64_t)r->seed,
+                          r->loaders, s->sub.val, s->sub.n_val, &s->vl, &s->vb))
         return -1;
+    if (r->sp.val_size)
+        fprintf(stderr, "search splits of the train split (seed %d): %zu train, %zu val\n",
+                r->sp.seed, s->sub.n_train, s->sub.n_val);
     if (q_policy_from_arg(&s->p, r->policy, s->g)) return -1;
     if (nn_evaluate(s->g, &s->vb, "float eval", &s->fp)) return -1;
     if (q_apply(s->g, &s->p, &r->o, r->o.method == Q_KMEANS ? &s->km : NULL)) return -1;
@@ -225,7 +242,7 @@ static int quantize(const struct qrun *r, int trainable, struct qstate *s) {
         struct data_loader *cl;
         struct nn_batches cb;
         if (data_batches_open(s->src, DATA_TRAIN, r->batch, s->cfg.input, 0, (uint64_t)r->seed,
-                              r->loaders, NULL, 0, &cl, &cb))
+                              r->loaders, s->sub.train, s->sub.n_train, &cl, &cb))
             return -1;
         int rc = q_calibrate(s->g, &cb, r->calib, &r->o);
         data_loader_free(cl);
@@ -253,8 +270,8 @@ int q_cmd_quantize(int argc, char **argv) {
         printf("usage: haq quantize --model FILE --policy P --data SPEC [options] [--out FILE]\n\n"
                "Post-training quantization: apply a policy to a float checkpoint, calibrate\n"
                "(linear) or cluster (k-means), and report the held-out accuracy before and\n"
-               "after.\n\n%s  --out FILE         save the quantized checkpoint\n",
-               common_help);
+               "after.\n\n%s%s  --out FILE         save the quantized checkpoint\n",
+               common_help, data_cli_split_help);
         return pr > 0 ? 0 : 2;
     }
     struct qstate s;
@@ -269,8 +286,9 @@ int q_cmd_quantize(int argc, char **argv) {
     }
     fprintf(stderr, "float top1 %.2f%%  quantized top1 %.2f%% (%+.2f)\n", s.fp.top1, s.pq.top1,
             s.pq.top1 - s.fp.top1);
-    printf("result fp_top1=%.2f top1=%.2f top5=%.2f loss=%.4f delta_top1=%.2f method=%s%s%s\n",
-           s.fp.top1, s.pq.top1, s.pq.top5, s.pq.loss, s.pq.top1 - s.fp.top1,
+    printf("result fp_top1=%.2f top1=%.2f top5=%.2f loss=%.4f delta_top1=%.2f images=%zu "
+           "method=%s%s%s\n",
+           s.fp.top1, s.pq.top1, s.pq.top5, s.pq.loss, s.pq.top1 - s.fp.top1, s.pq.images,
            r.o.method == Q_KMEANS ? "kmeans" : "linear", r.out ? " out=" : "", r.out ? r.out : "");
     rc = 0;
     goto done;
@@ -288,13 +306,13 @@ int q_cmd_finetune(int argc, char **argv) {
         printf("usage: haq finetune --model FILE --policy P --data SPEC --out FILE [options]\n\n"
                "Quantization-aware fine-tuning: quantize as haq quantize does, then train with\n"
                "SGD and a cosine learning rate per iteration (the HAQ release's final\n"
-               "fine-tune), evaluating after every epoch; the checkpoint keeps the policy.\n\n%s"
+               "fine-tune), evaluating after every epoch; the checkpoint keeps the policy.\n\n%s%s"
                "  --epochs E         epochs (default 1)\n"
                "  --lr LR            initial learning rate (default 0.01)\n"
                "  --wd WD            weight decay (default 4e-5 linear, 1e-5 k-means)\n"
                "  --momentum M       (default 0.9)\n"
                "  --out FILE         the fine-tuned checkpoint (FILE.csv: per-epoch log)\n",
-               common_help);
+               common_help, data_cli_split_help);
         return pr > 0 ? 0 : 2;
     }
     struct qstate s;
@@ -339,9 +357,10 @@ int q_cmd_finetune(int argc, char **argv) {
         if (nn_ckpt_save(r.out, s.g, &s.cfg, extra, 1)) goto fail;
     }
     if (r.epochs == 0 && nn_ckpt_save(r.out, s.g, &s.cfg, extra, 1)) goto fail;
-    printf("result fp_top1=%.2f ptq_top1=%.2f top1=%.2f top5=%.2f loss=%.4f epochs=%d method=%s "
-           "out=%s\n",
-           s.fp.top1, s.pq.top1, vs.top1, vs.top5, vs.loss, r.epochs,
+    printf("result fp_top1=%.2f ptq_top1=%.2f top1=%.2f top5=%.2f loss=%.4f epochs=%d "
+           "images=%zu train_images=%zu method=%s out=%s\n",
+           s.fp.top1, s.pq.top1, vs.top1, vs.top5, vs.loss, r.epochs, vs.images,
+           s.tb.batches * (size_t)r.batch,
            r.o.method == Q_KMEANS ? "kmeans" : "linear", r.out);
     rc = 0;
     goto done;
@@ -406,10 +425,10 @@ int q_cmd_export(int argc, char **argv) {
                "(format=haq-packed; haq eval and haq import --packed read it). The model is a\n"
                "quantized checkpoint (haq quantize/finetune --out), exported as it is, or a\n"
                "float one with --policy, quantized here: k-means needs no data, linear needs\n"
-               "--data to calibrate quantized activations. Prints the exact byte accounting;\n"
-               "the file holds exactly those bytes of tensor data plus its header.\n\n%s"
+               "--data to calibrate quantized activations. Prints the exact byte accounting:\n"
+               "packed weights + biases and BN + the safetensors header = the file's size.\n\n%s%s"
                "  --out FILE         the packed file\n",
-               common_help);
+               common_help, data_cli_split_help);
         return pr > 0 ? 0 : 2;
     }
     struct qstate s;
@@ -458,8 +477,11 @@ int q_cmd_export(int argc, char **argv) {
             struct data_loader *cl = NULL;
             if (acts) {
                 if (data_open(r.data, &s.src) ||
+                    (r.sp.val_size &&
+                     data_cli_split_open(s.src, r.data, &r.sp, &s.sub, &s.vsplit)) ||
                     data_batches_open(s.src, DATA_TRAIN, r.batch, s.cfg.input, 0,
-                                      (uint64_t)r.seed, r.loaders, NULL, 0, &cl, &cb))
+                                      (uint64_t)r.seed, r.loaders, s.sub.train, s.sub.n_train,
+                                      &cl, &cb))
                     goto fail;
                 cbp = &cb;
             }
@@ -482,29 +504,32 @@ int q_cmd_export(int argc, char **argv) {
     const char *extra[2] = {"policy", meta};
     struct nn_packed_size sz;
     const int *kb = method == Q_KMEANS ? kbits : NULL;
-    if (nn_packed_account(s.g, kb, &sz) || nn_packed_save(r.out, s.g, &s.cfg, kb, extra, 1))
+    if (nn_packed_account(s.g, &s.cfg, kb, extra, 1, &sz) ||
+        nn_packed_save(r.out, s.g, &s.cfg, kb, extra, 1))
         goto fail;
-    /* read the file back: its tensor data must be the accounting, byte for byte */
+    /* read the file back: its size and its tensor data must be the accounting, to the byte */
     struct nn_st_file f;
     if (nn_st_open(r.out, &f)) goto fail;
     size_t data = 0, file = f.size;
     for (int i = 0; i < f.n; i++) data += f.t[i].nbytes;
     nn_st_close(&f);
-    if (data != sz.payload_bytes) {
-        nn_err("%s: %zu bytes of tensor data, the accounting says %zu", r.out, data,
-               sz.payload_bytes);
+    if (data != sz.payload_bytes || file != sz.file_bytes) {
+        nn_err("%s: %zu bytes (%zu of tensor data), the accounting says %zu (%zu)", r.out, file,
+               data, sz.file_bytes, sz.payload_bytes);
         goto fail;
     }
-    char b1[32], b2[32], b3[32], b4[32];
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
     fprintf(stderr,
-            "%s: quantized weights %s B (float32: %s B, %.2fx smaller), biases and BN %s B,\n"
-            "  tensor data %s B = the accounting; file %zu B (header %zu B)\n",
+            "%s: quantized weights %s B (float32: %s B, %.2fx smaller) + biases and BN %s B\n"
+            "  = tensor data %s B, + header %s B = %s B, the size of the file\n",
             r.out, grouped(sz.weight_bytes, b1), grouped(sz.fp32_weight_bytes, b2),
             (double)sz.fp32_weight_bytes / (double)(sz.weight_bytes ? sz.weight_bytes : 1),
-            grouped(sz.other_bytes, b3), grouped(sz.payload_bytes, b4), file, file - data);
+            grouped(sz.other_bytes, b3), grouped(sz.payload_bytes, b4),
+            grouped(sz.header_bytes, b5), grouped(sz.file_bytes, b6));
     printf("result weight_bytes=%zu fp32_weight_bytes=%zu other_bytes=%zu payload_bytes=%zu "
-           "file_bytes=%zu compression=%.4f method=%s out=%s\n",
-           sz.weight_bytes, sz.fp32_weight_bytes, sz.other_bytes, sz.payload_bytes, file,
+           "header_bytes=%zu file_bytes=%zu compression=%.4f method=%s out=%s\n",
+           sz.weight_bytes, sz.fp32_weight_bytes, sz.other_bytes, sz.payload_bytes,
+           sz.header_bytes, sz.file_bytes,
            (double)sz.fp32_weight_bytes / (double)(sz.weight_bytes ? sz.weight_bytes : 1),
            method == Q_KMEANS ? "kmeans" : "linear", r.out);
     rc = 0;

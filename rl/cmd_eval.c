@@ -156,7 +156,7 @@ int rl_cmd_eval(int argc, char **argv) {
     struct nn_batches b;
     struct q_policy p = {0};
     int rc = 1;
-    if (data_open(data, &src) || data_cli_eval_split(src, data, &sp, &sub, &vsplit)) goto fail;
+    if (data_open(data, &src) || data_cli_split_open(src, data, &sp, &sub, &vsplit)) goto fail;
     g = nn_ckpt_load(model, batch, 0, &cfg);
     if (!g) goto fail;
     if (cfg.classes < src->classes) {

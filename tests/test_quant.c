@@ -4,9 +4,12 @@
  * quantized checkpoints). */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "data/cmd.h"
 #include "data/dataset.h"
 #include "data/runlog.h"
 #include "hw/layer.h"
@@ -17,6 +20,7 @@
 #include "nn/graph.h"
 #include "nn/models.h"
 #include "nn/pool.h"
+#include "quant/cmd_quant.h"
 #include "quant/kmeans.h"
 #include "quant/linear.h"
 #include "quant/quantize.h"
@@ -625,17 +629,28 @@ START_TEST(packed_export_round_trip) {
         ck_assert_int_eq(nn_graph_forward(g, x, B), 0);
         memcpy(want, g->nodes[nn_graph_last(g)].out, sizeof want);
         struct nn_packed_size sz;
-        ck_assert_int_eq(nn_packed_account(g, kb, &sz), 0);
-        ck_assert_msg(nn_packed_save(path, g, &cfg, kb, NULL, 0) == 0, "%s", nn_errmsg());
-        /* the accounting: the file's tensor data, and the hardware model's sizes */
+        const char *extra[2] = {"policy", round & 1 ? "a policy line" : ""};
+        ck_assert_int_eq(nn_packed_account(g, &cfg, kb, extra, round & 1, &sz), 0);
+        ck_assert_msg(nn_packed_save(path, g, &cfg, kb, extra, round & 1) == 0, "%s",
+                      nn_errmsg());
+        /* the accounting: the file's size and tensor data, and the hardware model's sizes */
         struct nn_st_file f;
         ck_assert_int_eq(nn_st_open(path, &f), 0);
         size_t data = 0;
         for (int i = 0; i < f.n; i++) data += f.t[i].nbytes;
         ck_assert_uint_eq(data, sz.payload_bytes);
+        ck_assert_uint_eq(sz.payload_bytes, sz.weight_bytes + sz.other_bytes);
         /* the file: the 8-byte length, the header, then exactly that data */
-        ck_assert_uint_eq(f.size, (size_t)(f.t[0].data - f.map) + data);
+        ck_assert_uint_eq(sz.header_bytes, (size_t)(f.t[0].data - f.map));
+        ck_assert_uint_eq(sz.file_bytes, sz.header_bytes + sz.payload_bytes);
+        ck_assert_uint_eq(f.size, sz.file_bytes);
+        ck_assert_uint_eq(sz.header_bytes % 8, 0);
         nn_st_close(&f);
+        FILE *fh = fopen(path, "rb"); /* and the size on disk */
+        ck_assert_ptr_nonnull(fh);
+        ck_assert_int_eq(fseek(fh, 0, SEEK_END), 0);
+        ck_assert_int_eq(ftell(fh), (long)sz.file_bytes);
+        fclose(fh);
         ck_assert_uint_eq(sz.other_bytes, other_bytes(g));
         struct hw_layer *ls;
         ck_assert_int_eq(hw_layers(g, 1, &ls), n);
@@ -672,6 +687,116 @@ START_TEST(packed_export_round_trip) {
     }
     remove(path);
     remove(back);
+}
+END_TEST
+
+/* Run a command with its stdout captured into out (cap bytes); the exit status. */
+static int run_cmd(int (*cmd)(int, char **), char *out, size_t cap, char **argv) {
+    int argc = 0;
+    while (argv[argc]) argc++;
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "build/test_quant_out.XXXXXX");
+    int fd = mkstemp(tmp);
+    ck_assert_int_ge(fd, 0);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    int rc = cmd(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t r = read(fd, out, cap - 1);
+    out[r > 0 ? r : 0] = 0;
+    close(fd);
+    remove(tmp);
+    return rc;
+}
+
+/* The value of key=… in a result line, as a string (empty when missing). */
+static const char *result_field(const char *out, const char *key, char *val, size_t cap) {
+    char pat[48];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(out, pat);
+    size_t n = 0;
+    if (p)
+        for (p += strlen(pat); *p && *p != ' ' && *p != '\n' && n + 1 < cap; p++) val[n++] = *p;
+    val[n] = 0;
+    return val;
+}
+
+/* haq quantize, finetune and export take the search-split flags of haq train and eval: the
+ * same images are evaluated (quantize's float accuracy is eval's on the same split) and
+ * trained on, and the export's accounting is the file's size. */
+START_TEST(commands_take_search_splits) {
+    nn_pool_init(2);
+    const char *model = "build/test_qcmd_fp.safetensors", *qck = "build/test_qcmd_q.safetensors",
+               *packed = "build/test_qcmd_packed.safetensors";
+    char *data = "synthetic:classes=4,size=16,train=200,val=64";
+    struct nn_model_cfg cfg = nn_model_defaults("mobilenet_v2");
+    cfg.width = 0.35f;
+    cfg.classes = 4;
+    cfg.input = 16;
+    struct nn_graph *g = nn_model_build(&cfg);
+    ck_assert_int_eq(nn_graph_alloc(g, 16, 0), 0);
+    struct nn_rng r;
+    nn_rng_seed(&r, 31);
+    nn_graph_init(g, &r);
+    ck_assert_int_eq(nn_ckpt_save(model, g, &cfg, NULL, 0), 0);
+    nn_graph_free(g);
+    static char out[4096];
+    char v1[32], v2[32];
+    char *split[] = {"--val-size", "40", "--train-size", "100", "--split-seed", "3"};
+    char *ev[16] = {"eval", "--model", (char *)model, "--data", data, "--batch", "16",
+                    "--threads", "2"};
+    memcpy(ev + 9, split, sizeof split);
+    ck_assert_int_eq(run_cmd(data_cmd_eval, out, sizeof out, ev), 0);
+    ck_assert_msg(strstr(out, " images=40 "), "%s", out);
+    char eval_top1[32];
+    result_field(out, "top1", eval_top1, sizeof eval_top1);
+    ck_assert_str_ne(eval_top1, "");
+    char *qa[20] = {"quantize", "--model", (char *)model, "--data", data, "--policy", "w8a8",
+                    "--batch", "16", "--threads", "2"};
+    memcpy(qa + 11, split, sizeof split);
+    ck_assert_int_eq(run_cmd(q_cmd_quantize, out, sizeof out, qa), 0);
+    ck_assert_msg(strstr(out, " images=40 "), "%s", out);
+    ck_assert_str_eq(result_field(out, "fp_top1", v1, sizeof v1), eval_top1);
+    qa[11] = NULL; /* without the flags: the held-out split */
+    ck_assert_int_eq(run_cmd(q_cmd_quantize, out, sizeof out, qa), 0);
+    ck_assert_msg(strstr(out, " images=64 "), "%s", out);
+    char *lone[] = {"quantize", "--model", (char *)model, "--data", data, "--policy", "w8a8",
+                    "--train-size", "100", NULL};
+    ck_assert_int_eq(run_cmd(q_cmd_quantize, out, sizeof out, lone), 2);
+    char *big[] = {"quantize", "--model", (char *)model, "--data", data, "--policy", "w8a8",
+                   "--val-size", "150", "--train-size", "100", NULL};
+    ck_assert_int_eq(run_cmd(q_cmd_quantize, out, sizeof out, big), 1);
+    /* fine-tuning: 100 training images are 6 batches of 16 */
+    char *fa[24] = {"finetune", "--model", (char *)model, "--data", data, "--policy", "w6a6",
+                    "--batch", "16", "--threads", "2", "--epochs", "1", "--out", (char *)qck};
+    memcpy(fa + 15, split, sizeof split);
+    ck_assert_int_eq(run_cmd(q_cmd_finetune, out, sizeof out, fa), 0);
+    ck_assert_msg(strstr(out, " images=40 train_images=96 "), "%s", out);
+    /* export calibrating on the split; the accounting is the file's size */
+    char *xa[24] = {"export", "--model", (char *)model, "--data", data, "--policy", "w4a4",
+                    "--batch", "16", "--threads", "2", "--out", (char *)packed};
+    memcpy(xa + 13, split, sizeof split);
+    ck_assert_int_eq(run_cmd(q_cmd_export, out, sizeof out, xa), 0);
+    FILE *f = fopen(packed, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    snprintf(v2, sizeof v2, "%ld", ftell(f));
+    fclose(f);
+    ck_assert_str_eq(result_field(out, "file_bytes", v1, sizeof v1), v2);
+    ck_assert_msg(strtoull(result_field(out, "header_bytes", v1, sizeof v1), NULL, 10) +
+                          strtoull(result_field(out, "payload_bytes", v2, sizeof v2), NULL, 10) ==
+                      strtoull(result_field(out, "file_bytes", v1, sizeof v1), NULL, 10),
+                  "%s", out);
+    remove(model);
+    remove(qck);
+    remove(packed);
+    char csv[64];
+    snprintf(csv, sizeof csv, "%s.csv", qck);
+    remove(csv);
 }
 END_TEST
 
@@ -754,6 +879,7 @@ Suite *suite_quant(void) {
     tcase_add_test(tc, pack_codes_layout);
     tcase_add_test(tc, packed_export_round_trip);
     tcase_add_test(tc, packed_errors);
+    tcase_add_test(tc, commands_take_search_splits);
     suite_add_tcase(s, tc);
     return s;
 }
