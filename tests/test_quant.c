@@ -24,6 +24,7 @@
 #include "quant/kmeans.h"
 #include "quant/linear.h"
 #include "quant/quantize.h"
+#include "rl/cmd.h"
 #include "tests/testutil.h"
 
 static int cmpf(const void *a, const void *b) {
@@ -750,7 +751,7 @@ START_TEST(commands_take_search_splits) {
     char *ev[16] = {"eval", "--model", (char *)model, "--data", data, "--batch", "16",
                     "--threads", "2"};
     memcpy(ev + 9, split, sizeof split);
-    ck_assert_int_eq(run_cmd(data_cmd_eval, out, sizeof out, ev), 0);
+    ck_assert_int_eq(run_cmd(rl_cmd_eval, out, sizeof out, ev), 0);
     ck_assert_msg(strstr(out, " images=40 "), "%s", out);
     char eval_top1[32];
     result_field(out, "top1", eval_top1, sizeof eval_top1);
