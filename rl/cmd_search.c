@@ -149,7 +149,7 @@ int rl_cmd_search(int argc, char **argv) {
                 res.t_finetune, 100 * res.t_finetune / total, res.t_eval,
                 100 * res.t_eval / total, res.t_agent, 100 * res.t_agent / total, res.t_hw,
                 100 * res.t_hw / total);
-    printf("result best_reward=%.4f best_top1=%.2f fp_top1=%.2f cost_ratio=%.4f latency_ms=%.6g "
+    printf("result best_reward=%.4f best_top1=%.2f fp_top1=%.2f cost_ratio=%.9g latency_ms=%.6g "
            "energy_mj=%.6g size_bytes=%.0f best_episode=%d episodes=%d agent_pct=%.3f "
            "hw_pct=%.4f dir=%s\n",
            res.best_reward, res.best_top1, res.fp_top1, res.best_cost_ratio, res.latency_ms,
