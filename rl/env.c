@@ -43,9 +43,29 @@ static double value(const struct rl_env *e, int l, int w, int a) {
 
 /* Fill the tables: hw_cost for every pair the model covers (all NAN without a model) and the
  * exact size of every pair. */
+/* 1 if layers a and b have the same shape (so the same cost at every bit pair). */
+static int same_shape(const struct hw_layer *a, const struct hw_layer *b) {
+    return a->type == b->type && a->cin == b->cin && a->cout == b->cout && a->kh == b->kh &&
+           a->kw == b->kw && a->stride == b->stride && a->groups == b->groups && a->h == b->h &&
+           a->w == b->w && a->ho == b->ho && a->wo == b->wo && a->batch == b->batch;
+}
+
 static int fill(struct rl_env *e, const struct hw_model *m) {
     enum hw_quantizer q = linear(e) ? HW_Q_LINEAR : HW_Q_KMEANS;
-    for (int l = 0; l < e->n_layers; l++)
+    for (int l = 0; l < e->n_layers; l++) {
+        int twin = -1; /* an earlier layer of the same shape: costed once (a lookup table's
+                          rows are per layer, so it is costed row by row) */
+        for (int j = 0; j < l && (!m || m->kind != HW_TABLE); j++)
+            if (same_shape(&e->layers[j], &e->layers[l])) {
+                twin = j;
+                break;
+            }
+        if (twin >= 0) {
+            memcpy(&e->cost[at(l, 0, 0)], &e->cost[at(twin, 0, 0)], NB * NB * sizeof *e->cost);
+            memcpy(&e->size[at(l, 0, 0)], &e->size[at(twin, 0, 0)], NB * NB * sizeof *e->size);
+            memcpy(&e->ok[at(l, 0, 0)], &e->ok[at(twin, 0, 0)], NB * NB);
+            continue;
+        }
         for (int w = 1; w < NB; w++)
             for (int a = 0; a < NB; a++) {
                 struct hw_cost c;
@@ -66,6 +86,7 @@ static int fill(struct rl_env *e, const struct hw_model *m) {
                 e->cost[i] = c;
                 e->ok[i] = (unsigned char)ok;
             }
+    }
     return 0;
 }
 
