@@ -13,7 +13,8 @@
 # would leave every policy at 2 bits. RATIO=0.6 runs it anyway.
 #
 # Environment: HAQ [build/haq]  RUN [runs/demo]  RATIO [0.8]  HW [bitfusion-edge]
-#   EPISODES [80]  WARMUP [20]  FP_EPOCHS [10]  FT_EPOCHS [2]  DATA (overrides the choice)
+#   EPISODES [80]  WARMUP [20]  FP_EPOCHS [10]  FT_EPOCHS [2]  FILL [--fill]  MATCH [1]
+#   DATA (overrides the choice)
 set -eu
 HAQ=${HAQ:-build/haq}
 RUN=${RUN:-runs/demo}
@@ -24,6 +25,8 @@ WARMUP=${WARMUP:-20}
 FP_EPOCHS=${FP_EPOCHS:-10}
 FT_EPOCHS=${FT_EPOCHS:-2}
 FMNIST=/usr/share/datasets/fashion-mnist
+# --fill: after the wall, the budget's slack buys the cheapest extra bits (FILL= turns it off)
+FILL=${FILL---fill}
 
 if [ -n "${DATA:-}" ]; then
     SPLITS=${SPLITS:-}
@@ -73,7 +76,7 @@ if [ -f "$S/search.state" ]; then
 else
     step "3/5 HAQ search: $EPISODES episodes (warm-up $WARMUP), $HW latency <= $HAQ_RATIO x 8/8"
     "$HAQ" search --model "$FP" --data "$DATA" --hw "$HW" --metric latency --ratio "$HAQ_RATIO" \
-        --episodes "$EPISODES" --warmup "$WARMUP" --val-size 400 --train-size 600 \
+        --episodes "$EPISODES" --warmup "$WARMUP" --val-size 400 --train-size 600 $FILL \
         --out "$S" | tee "$RUN/search.txt"
 fi
 "$HAQ" report "$S" > "$RUN/report.txt"

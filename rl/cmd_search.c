@@ -38,6 +38,8 @@ static const char usage[] =
     "  --ft-epochs E       fine-tune epochs per episode (default 1); --ft-lr (1e-3),\n"
     "                      --ft-momentum (0.9), --ft-wd (4e-5), --ft-decay (0.8 per epoch)\n"
     "  --reward-train      reward on the fine-tune epoch's train top-1 (the release's linear env)\n"
+    "  --fill              after the wall, spend the budget's slack on the cheapest one-bit\n"
+    "                      raises (BitFusion: 3 -> 4 bits is nearly free where compute-bound)\n"
     "  --calib-batches N   calibration batches (default 1)\n"
     "  --kmeans-iters N    k-means iterations per episode (default 3); --per-channel;\n"
     "                      --act-cap R\n"
@@ -49,7 +51,7 @@ static const char usage[] =
     "  --out DIR           the run directory (config.txt, episodes.csv, timing.csv, layers.csv,\n"
     "                      best.policy, best.haq, search.state, agent.N.state)\n";
 
-enum { OPT_OUT = 5000, OPT_RESUME, OPT_NOHOLD, OPT_RTRAIN, OPT_PERCH, OPT_QUIET, OPT_KEY };
+enum { OPT_OUT = 5000, OPT_RESUME, OPT_NOHOLD, OPT_RTRAIN, OPT_PERCH, OPT_QUIET, OPT_FILL, OPT_KEY };
 
 static const char *const keys[] = {
     "model",        "data",      "hw",        "metric",       "ratio",       "method",
@@ -69,6 +71,7 @@ int rl_cmd_search(int argc, char **argv) {
     opts[n++] = (struct option){"reward-train", no_argument, 0, OPT_RTRAIN};
     opts[n++] = (struct option){"per-channel", no_argument, 0, OPT_PERCH};
     opts[n++] = (struct option){"quiet", no_argument, 0, OPT_QUIET};
+    opts[n++] = (struct option){"fill", no_argument, 0, OPT_FILL};
     opts[n++] = (struct option){"threads", required_argument, 0, NN_OPT_THREADS};
     opts[n++] = (struct option){"help", no_argument, 0, 'h'};
     opts[n++] = (struct option){0, 0, 0, 0};
@@ -99,6 +102,7 @@ int rl_cmd_search(int argc, char **argv) {
         case OPT_RTRAIN: o.reward_train = 1; break;
         case OPT_PERCH: o.q.per_channel = 1; break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_FILL: o.fill = 1; break;
         case NN_OPT_THREADS:
             if (nn_cli_threads("search", optarg)) goto done;
             break;

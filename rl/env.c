@@ -164,6 +164,44 @@ double rl_env_wall(const struct rl_env *e, int *w, int *a) {
     return cost;
 }
 
+double rl_env_fill(const struct rl_env *e, int *w, int *a) {
+    int hi = e->cfg.max_bit;
+    double cost = rl_env_cost(e, w, a);
+    for (;;) {
+        int bl = -1, bk = 0;
+        double best = INFINITY;
+        for (int l = 0; l < e->n_layers; l++) {
+            if (held_first(e, l) || held_last(e, l)) continue;
+            for (int k = 0; k < (linear(e) ? 2 : 1); k++) {
+                int *b = k ? &a[l] : &w[l];
+                if (*b == Q_FLOAT || *b >= hi) continue;
+                double now_ = value(e, l, w[l], a[l]);
+                (*b)++;
+                double d = value(e, l, w[l], a[l]) - now_;
+                (*b)--;
+                if (cost + d <= e->target && d < best) {
+                    best = d;
+                    bl = l;
+                    bk = k;
+                }
+            }
+        }
+        if (bl < 0) return cost;
+        if (bk)
+            a[bl]++;
+        else
+            w[bl]++;
+        cost = rl_env_cost(e, w, a); /* re-summed: no drift from adding deltas */
+        if (cost > e->target) { /* rounding at the edge: undo and stop */
+            if (bk)
+                a[bl]--;
+            else
+                w[bl]--;
+            return rl_env_cost(e, w, a);
+        }
+    }
+}
+
 int rl_env_uniform(const struct rl_env *e, int *w, int *a) {
     for (int k = e->cfg.max_bit; k >= e->cfg.min_bit; k--) {
         uniform(e, k, k, w, a);

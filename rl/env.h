@@ -95,6 +95,13 @@ void rl_env_hold(const struct rl_env *e, int *w, int *a);
 /* The budget wall on w/a in place (hold applied first). Returns the resulting cost. */
 double rl_env_wall(const struct rl_env *e, int *w, int *a);
 
+/* Fill the budget: while some single one-bit raise (a layer's weight or activation bits, up to
+ * max_bit) keeps the cost under the target, make the cheapest one (ties: the earlier layer,
+ * weights first). The wall leaves slack below the target; on BitFusion a 3 → 4 bit raise of a
+ * compute-bound layer costs almost nothing (3 bits run at 4-bit speed), so the slack buys
+ * precision where it is nearly free. Held layers are left alone. Returns the cost. */
+double rl_env_fill(const struct rl_env *e, int *w, int *a);
+
 /* The largest uniform policy under the budget: every layer at k/k (k-means: weights at k), k
  * from max_bit down, hold applied. Returns k, or −1 when none fits. */
 int rl_env_uniform(const struct rl_env *e, int *w, int *a);

@@ -146,6 +146,7 @@ int rl_search_set(struct rl_search_opts *o, const char *k, const char *v) {
         o->reward_train = !strcmp(v, "train");
         return 1;
     }
+    if (!strcmp(k, "fill")) return num_i(k, v, 0, 1, &o->fill);
     if (!strcmp(k, "kmeans-iters")) return num_i(k, v, 0, 10000, &o->q.kmeans_iters);
     if (!strcmp(k, "per-channel")) return num_i(k, v, 0, 1, &o->q.per_channel);
     if (!strcmp(k, "act-cap")) {
@@ -200,8 +201,8 @@ int rl_search_write_opts(const struct rl_search_opts *o, char *buf, size_t cap) 
     PUT("ft-epochs = %d\nft-lr = %s\nft-momentum = %s\nft-wd = %s\nft-decay = %s\n",
         o->ft_epochs, ftext(o->ft_lr, f1), ftext(o->ft_momentum, f2), ftext(o->ft_wd, f3),
         ftext(o->ft_decay, f4));
-    PUT("reward = %s\nkmeans-iters = %d\nper-channel = %d\n", o->reward_train ? "train" : "val",
-        o->q.kmeans_iters, o->q.per_channel);
+    PUT("reward = %s\nfill = %d\nkmeans-iters = %d\nper-channel = %d\n",
+        o->reward_train ? "train" : "val", o->fill, o->q.kmeans_iters, o->q.per_channel);
     if (o->q.act_cap > 0 && isfinite(o->q.act_cap)) PUT("act-cap = %s\n", ftext(o->q.act_cap, f1));
     if (o->hidden) PUT("hidden = %d\n", o->hidden);
     if (o->agent_batch) PUT("agent-batch = %d\n", o->agent_batch);
@@ -919,6 +920,7 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
             }
             rl_env_wall(E, S.w, S.a);
         }
+        if (o->fill && o->strategy != RL_UNIFORM) rl_env_fill(E, S.w, S.a);
         double cost = rl_env_cost(E, S.w, S.a), lat, en, sz;
         rl_env_costs(E, S.w, S.a, &lat, &en, &sz);
         double t_hw = now() - th0 - t_agent;

@@ -44,6 +44,7 @@ struct rl_search_opts {
     int ft_epochs;                        /* fine-tune epochs per episode (1) */
     float ft_lr, ft_momentum, ft_wd, ft_decay; /* 1e-3, 0.9, 4e-5, ×0.8 per epoch */
     int reward_train;                     /* the release's reward on the fine-tune's train top-1 */
+    int fill;                        /* rl_env_fill after the wall (not uniform) */
     struct q_options q;                   /* quantizer options (k-means: 3 iterations) */
     /* agent overrides: < 0 (or 0 for ints) = the release's value */
     int hidden, agent_batch, memory;

@@ -298,6 +298,51 @@ START_TEST(kmeans_env_size) {
 }
 END_TEST
 
+/* Filling the budget keeps the policy under it, never lowers a bit, leaves held layers alone,
+ * ends where no single one-bit raise fits, and on BitFusion spends slack on many layers. */
+START_TEST(fill_spends_slack) {
+    struct nn_graph *g = mnv2(0.35f, 10, 16);
+    const char *hws[] = {"bitfusion-edge", "bismo-cloud"};
+    for (int h = 0; h < 2; h++) {
+        struct hw_model m;
+        ck_assert_msg(hw_model_load(&m, hws[h]) == 0, "%s", nn_errmsg());
+        struct rl_env e;
+        env_for(&e, g, &m, Q_LINEAR, 0.9);
+        int L = e.n_layers, w[64], a[64], w0[64], a0[64], raised = 0;
+        for (int l = 0; l < L; l++) {
+            w[l] = l % 2 ? 3 : 5;
+            a[l] = l % 3 ? 5 : 3;
+        }
+        rl_env_wall(&e, w, a);
+        memcpy(w0, w, sizeof w);
+        memcpy(a0, a, sizeof a);
+        double cost = rl_env_fill(&e, w, a);
+        ck_assert(cost <= e.target);
+        ck_assert(fabs(cost - rl_env_cost(&e, w, a)) <= 1e-9 * cost);
+        for (int l = 0; l < L; l++) {
+            ck_assert_int_ge(w[l], w0[l]);
+            ck_assert_int_ge(a[l], a0[l]);
+            raised += w[l] > w0[l] || a[l] > a0[l];
+        }
+        ck_assert_int_eq(w[0], 8);
+        ck_assert_int_eq(a[0], Q_FLOAT);
+        ck_assert_msg(raised > 5, "%s: %d layers raised", hws[h], raised);
+        /* maximal: no single raise fits any more */
+        for (int l = 1; l < L - 1; l++)
+            for (int k = 0; k < 2; k++) {
+                int *b = k ? &a[l] : &w[l];
+                if (*b >= 8) continue;
+                (*b)++;
+                ck_assert(rl_env_cost(&e, w, a) > e.target);
+                (*b)--;
+            }
+        rl_env_free(&e);
+        hw_model_free(&m);
+    }
+    nn_graph_free(g);
+}
+END_TEST
+
 Suite *suite_rl_env(void) {
     Suite *s = suite_create("rl_env");
     TCase *tc = tcase_create("rl_env");
@@ -308,6 +353,7 @@ Suite *suite_rl_env(void) {
     tcase_add_test(tc, wall_order);
     tcase_add_test(tc, uniform_largest_that_fits);
     tcase_add_test(tc, kmeans_env_size);
+    tcase_add_test(tc, fill_spends_slack);
     suite_add_tcase(s, tc);
     return s;
 }
