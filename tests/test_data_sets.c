@@ -875,23 +875,7 @@ END_TEST
 
 /* Run `haq data ARGS…` with stdout captured into out (cap bytes). Returns the exit status. */
 static int run_data(char *out, size_t cap, int argc, char **argv) {
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "build/test_sets_out.XXXXXX");
-    int fd = mkstemp(tmp);
-    ck_assert_int_ge(fd, 0);
-    fflush(stdout);
-    int saved = dup(1);
-    dup2(fd, 1);
-    int rc = data_cmd_data(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t r = read(fd, out, cap - 1);
-    out[r > 0 ? r : 0] = 0;
-    close(fd);
-    remove(tmp);
-    return rc;
+    return tu_run_cmd(data_cmd_data, out, cap, argc, argv);
 }
 
 START_TEST(data_info_and_cache_commands) {

@@ -472,19 +472,7 @@ END_TEST
 
 /* Run `haq hw` with stdout captured into out[cap]; returns its exit code. */
 static int run_cmd(char *out, size_t cap, int argc, char **argv) {
-    fflush(stdout);
-    FILE *tmp = tmpfile();
-    int saved = dup(1);
-    dup2(fileno(tmp), 1);
-    int rc = hw_cmd_hw(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    rewind(tmp);
-    size_t n = fread(out, 1, cap - 1, tmp);
-    out[n] = 0;
-    fclose(tmp);
-    return rc;
+    return tu_run_cmd(hw_cmd_hw, out, cap, argc, argv);
 }
 
 START_TEST(command_rows_and_result) {

@@ -691,27 +691,11 @@ START_TEST(packed_export_round_trip) {
 }
 END_TEST
 
-/* Run a command with its stdout captured into out (cap bytes); the exit status. */
+/* Run a command (NULL-terminated argv) with its stdout captured into out; the exit status. */
 static int run_cmd(int (*cmd)(int, char **), char *out, size_t cap, char **argv) {
     int argc = 0;
     while (argv[argc]) argc++;
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "build/test_quant_out.XXXXXX");
-    int fd = mkstemp(tmp);
-    ck_assert_int_ge(fd, 0);
-    fflush(stdout);
-    int saved = dup(1);
-    dup2(fd, 1);
-    int rc = cmd(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t r = read(fd, out, cap - 1);
-    out[r > 0 ? r : 0] = 0;
-    close(fd);
-    remove(tmp);
-    return rc;
+    return tu_run_cmd(cmd, out, cap, argc, argv);
 }
 
 /* The value of key=… in a result line, as a string (empty when missing). */

@@ -286,19 +286,7 @@ END_TEST
 /* ---- a run without episodes, and the command ----------------------------------------------- */
 
 static int run_cmd(char *out, size_t cap, int argc, char **argv) {
-    fflush(stdout);
-    FILE *tmp = tmpfile();
-    int saved = dup(1);
-    dup2(fileno(tmp), 1);
-    int rc = rl_cmd_report(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    rewind(tmp);
-    size_t n = fread(out, 1, cap - 1, tmp);
-    out[n] = 0;
-    fclose(tmp);
-    return rc;
+    return tu_run_cmd(rl_cmd_report, out, cap, argc, argv);
 }
 
 START_TEST(no_episodes_yet) {

@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "nn/rng.h"
 
@@ -21,6 +23,26 @@ static inline double tu_rel_err(const float *a, const float *b, size_t n, double
         if (fabs(b[i]) > mag) mag = fabs(b[i]);
     }
     return err / mag;
+}
+
+/* Run a command's entry point (haq.c's dispatch target) with its stdout captured into out[cap]
+ * (NUL-terminated, cut at cap − 1 bytes); returns its exit status. */
+static inline int tu_run_cmd(int (*cmd)(int, char **), char *out, size_t cap, int argc,
+                             char **argv) {
+    fflush(stdout);
+    FILE *tmp = tmpfile();
+    if (!tmp) return -1;
+    int saved = dup(1);
+    dup2(fileno(tmp), 1);
+    int rc = cmd(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(out, 1, cap - 1, tmp);
+    out[n] = 0;
+    fclose(tmp);
+    return rc;
 }
 
 /* Path of a fixture, relative to the repository root (the tests run from there). */
