@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -366,6 +367,39 @@ static int parse_bits(const struct csv *c, const char *col, const char *s, int a
     return n;
 }
 
+/* The loaders' loop: open path, find the columns cols[0 … n−1] (from nreq on optional), and
+ * call row(ctx, csv, idx, path) for every data row after checking its column count. 0 or −1. */
+typedef int (*csv_row_fn)(void *ctx, const struct csv *c, const int *idx, const char *path);
+
+static int csv_each(const char *path, const char *const *cols, int n, int nreq, csv_row_fn row,
+                    void *ctx) {
+    struct csv c;
+    if (csv_open(&c, path)) return -1;
+    int idx[32], rc = -1;
+    assert(n <= 32);
+    if (csv_header(&c, cols, n, nreq, idx) >= 0) {
+        int ncol = c.nf;
+        while ((rc = csv_row(&c)) > 0) {
+            if (c.nf != ncol) {
+                rc = nn_err("%s:%d: %d columns, the header has %d", path, c.line, c.nf, ncol);
+                break;
+            }
+            if (row(ctx, &c, idx, path)) {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    csv_close(&c);
+    return rc < 0 ? -1 : 0;
+}
+
+/* A loader's state: the run and the capacity of the array it grows. */
+struct load {
+    struct run *r;
+    int cap;
+};
+
 /* episodes.csv; the timing columns are optional there (the search writes them to timing.csv,
  * so that episodes.csv is the same for a resumed run as for an uninterrupted one). */
 enum {
@@ -377,102 +411,82 @@ static const char *const ep_cols[E_N] = {
     "energy_mj", "size_bytes", "sigma", "best",    "w_bits",     "a_bits",
     "t_finetune", "t_eval",    "t_agent", "t_hw"};
 
+static int episode_row(void *ctx, const struct csv *c, const int *idx, const char *path) {
+    struct run *r = ((struct load *)ctx)->r;
+    int *cap = &((struct load *)ctx)->cap;
+    if (r->nep >= MAX_ROWS) {
+        nn_err("%s:%d: more than %d episodes", path, c->line, MAX_ROWS);
+        return -1;
+    }
+    if (grow((void **)&r->ep, cap, r->nep + 1, sizeof *r->ep)) {
+        nn_err("%s: out of memory", path);
+        return -1;
+    }
+    struct episode *e = &r->ep[r->nep];
+    double *num[E_N] = {NULL,     &e->reward, &e->top1,    &e->fp_top1, &e->cost, &e->lat,
+                        &e->en,   &e->size,   &e->sigma,   NULL,        NULL,     NULL,
+                        &e->t_ft, &e->t_eval, &e->t_agent, &e->t_hw};
+    for (int k = 0; k < E_N; k++) {
+        if (!num[k]) continue;
+        if (idx[k] < 0)
+            *num[k] = 0;
+        else if (parse_num(c, ep_cols[k], c->f[idx[k]], num[k]))
+            return -1;
+    }
+    if (parse_int(c, "episode", c->f[idx[E_EP]], 0, 1L << 30, &e->ep) ||
+        parse_int(c, "best", c->f[idx[E_BEST]], 0, 1, &e->best))
+        return -1;
+    int qw, qa;
+    int nw = parse_bits(c, "w_bits", c->f[idx[E_W]], 0, &e->mean_w, &qw);
+    if (nw < 0) return -1;
+    int na = parse_bits(c, "a_bits", c->f[idx[E_A]], 1, &e->mean_a, &qa);
+    if (na < 0) return -1;
+    if (nw != na) {
+        nn_err("%s:%d: %d weight bit-widths but %d activation bit-widths", path, c->line, nw,
+               na);
+        return -1;
+    }
+    if (r->nbits >= 0 && nw != r->nbits) {
+        nn_err("%s:%d: %d layers, earlier episodes have %d", path, c->line, nw, r->nbits);
+        return -1;
+    }
+    r->nbits = nw;
+    e->mean_w = qw ? e->mean_w / qw : 0;
+    e->mean_a = qa ? e->mean_a / qa : 0;
+    r->nep++;
+    return 0;
+}
+
 static int load_episodes(struct run *r, const char *path) {
-    struct csv c;
-    if (csv_open(&c, path)) return -1;
-    int idx[E_N], cap = 0, rc;
-    int ncol = csv_header(&c, ep_cols, E_N, E_TFT, idx);
+    struct load l = {r, 0};
     r->nbits = -1;
-    if (ncol < 0) goto out;
-    while ((rc = csv_row(&c)) > 0) {
-        if (c.nf != ncol) {
-            nn_err("%s:%d: %d columns, the header has %d", path, c.line, c.nf, ncol);
-            goto out;
-        }
-        if (r->nep >= MAX_ROWS) {
-            nn_err("%s:%d: more than %d episodes", path, c.line, MAX_ROWS);
-            goto out;
-        }
-        if (grow((void **)&r->ep, &cap, r->nep + 1, sizeof *r->ep)) {
-            nn_err("%s: out of memory", path);
-            goto out;
-        }
-        struct episode *e = &r->ep[r->nep];
-        double *num[E_N] = {NULL,     &e->reward, &e->top1,    &e->fp_top1, &e->cost, &e->lat,
-                            &e->en,   &e->size,   &e->sigma,   NULL,        NULL,     NULL,
-                            &e->t_ft, &e->t_eval, &e->t_agent, &e->t_hw};
-        for (int k = 0; k < E_N; k++) {
-            if (!num[k]) continue;
-            if (idx[k] < 0)
-                *num[k] = 0;
-            else if (parse_num(&c, ep_cols[k], c.f[idx[k]], num[k]))
-                goto out;
-        }
-        if (parse_int(&c, "episode", c.f[idx[E_EP]], 0, 1L << 30, &e->ep) ||
-            parse_int(&c, "best", c.f[idx[E_BEST]], 0, 1, &e->best))
-            goto out;
-        int qw, qa;
-        int nw = parse_bits(&c, "w_bits", c.f[idx[E_W]], 0, &e->mean_w, &qw);
-        if (nw < 0) goto out;
-        int na = parse_bits(&c, "a_bits", c.f[idx[E_A]], 1, &e->mean_a, &qa);
-        if (na < 0) goto out;
-        if (nw != na) {
-            nn_err("%s:%d: %d weight bit-widths but %d activation bit-widths", path, c.line, nw,
-                   na);
-            goto out;
-        }
-        if (r->nbits >= 0 && nw != r->nbits) {
-            nn_err("%s:%d: %d layers, earlier episodes have %d", path, c.line, nw, r->nbits);
-            goto out;
-        }
-        r->nbits = nw;
-        e->mean_w = qw ? e->mean_w / qw : 0;
-        e->mean_a = qa ? e->mean_a / qa : 0;
-        r->nep++;
-    }
-    if (rc == 0) {
-        csv_close(&c);
-        return 0;
-    }
-out:
-    csv_close(&c);
-    return -1;
+    return csv_each(path, ep_cols, E_N, E_TFT, episode_row, &l);
 }
 
 /* timing.csv (episode,t_finetune,t_eval,t_agent,t_hw): fills the episodes' times. */
 static const char *const tm_cols[5] = {"episode", "t_finetune", "t_eval", "t_agent", "t_hw"};
 
+static int timing_row(void *ctx, const struct csv *c, const int *idx, const char *path) {
+    struct run *r = ((struct load *)ctx)->r;
+    (void)path;
+    int ep;
+    double t[4];
+    if (parse_int(c, "episode", c->f[idx[0]], 0, 1L << 30, &ep)) return -1;
+    for (int k = 0; k < 4; k++)
+        if (parse_num(c, tm_cols[k + 1], c->f[idx[k + 1]], &t[k])) return -1;
+    for (int i = 0; i < r->nep; i++) {
+        if (r->ep[i].ep != ep) continue;
+        r->ep[i].t_ft = t[0];
+        r->ep[i].t_eval = t[1];
+        r->ep[i].t_agent = t[2];
+        r->ep[i].t_hw = t[3];
+    }
+    return 0;
+}
+
 static int load_timing(struct run *r, const char *path) {
-    struct csv c;
-    if (csv_open(&c, path)) return -1;
-    int idx[5], rc;
-    int ncol = csv_header(&c, tm_cols, 5, 5, idx);
-    if (ncol < 0) goto out;
-    while ((rc = csv_row(&c)) > 0) {
-        if (c.nf != ncol) {
-            nn_err("%s:%d: %d columns, the header has %d", path, c.line, c.nf, ncol);
-            goto out;
-        }
-        int ep;
-        double t[4];
-        if (parse_int(&c, "episode", c.f[idx[0]], 0, 1L << 30, &ep)) goto out;
-        for (int k = 0; k < 4; k++)
-            if (parse_num(&c, tm_cols[k + 1], c.f[idx[k + 1]], &t[k])) goto out;
-        for (int i = 0; i < r->nep; i++) {
-            if (r->ep[i].ep != ep) continue;
-            r->ep[i].t_ft = t[0];
-            r->ep[i].t_eval = t[1];
-            r->ep[i].t_agent = t[2];
-            r->ep[i].t_hw = t[3];
-        }
-    }
-    if (rc == 0) {
-        csv_close(&c);
-        return 0;
-    }
-out:
-    csv_close(&c);
-    return -1;
+    struct load l = {r, 0};
+    return csv_each(path, tm_cols, 5, 5, timing_row, &l);
 }
 
 enum {
@@ -484,66 +498,56 @@ static const char *const ly_cols[L_N] = {
     "stride",  "macs",   "weights", "w_bits",    "a_bits",    "latency_ms",
     "energy_mj", "latency_ms_8", "energy_mj_8"};
 
+static int layer_row(void *ctx, const struct csv *c, const int *idx, const char *path) {
+    struct run *r = ((struct load *)ctx)->r;
+    int *cap = &((struct load *)ctx)->cap;
+    if (r->nly >= MAX_BITS) {
+        nn_err("%s:%d: more than %d layers", path, c->line, MAX_BITS);
+        return -1;
+    }
+    if (grow((void **)&r->ly, cap, r->nly + 1, sizeof *r->ly)) {
+        nn_err("%s: out of memory", path);
+        return -1;
+    }
+    struct layer *l = &r->ly[r->nly];
+    memset(l, 0, sizeof *l);
+    const char *type = trim(c->f[idx[L_TYPE]]);
+    l->type = -1;
+    for (int t = 0; t < 3; t++)
+        if (!strcmp(type, ltype_name[t])) l->type = t;
+    if (l->type < 0) {
+        nn_err("%s:%d: column 'type': '%.40s' is not conv, dw or fc", path, c->line, type);
+        return -1;
+    }
+    int *ints[L_N] = {[L_IDX] = &l->index, [L_CIN] = &l->c_in,     [L_COUT] = &l->c_out,
+                      [L_KERNEL] = &l->kernel, [L_STRIDE] = &l->stride};
+    for (int k = 0; k < L_N; k++)
+        if (ints[k] && parse_int(c, ly_cols[k], c->f[idx[k]], 0, 1L << 30, ints[k]))
+            return -1;
+    if (parse_int(c, "w_bits", c->f[idx[L_W]], 1, 32, &l->w) ||
+        parse_int(c, "a_bits", c->f[idx[L_A]], -1, 32, &l->a))
+        return -1;
+    if (!valid_bits(l->w, 0) || !valid_bits(l->a, 1)) {
+        nn_err("%s:%d: bit-widths %d/%d (w 1..8 or 32, a 1..8, 32, 0 or -1)", path, c->line,
+               l->w, l->a);
+        return -1;
+    }
+    double *num[L_N] = {[L_MACS] = &l->macs, [L_WEIGHTS] = &l->weights, [L_LAT] = &l->lat,
+                        [L_EN] = &l->en,     [L_LAT8] = &l->lat8,       [L_EN8] = &l->en8};
+    for (int k = 0; k < L_N; k++)
+        if (num[k] && parse_num(c, ly_cols[k], c->f[idx[k]], num[k])) return -1;
+    l->name = strdup(c->f[idx[L_NAME]]);
+    if (!l->name) {
+        nn_err("%s: out of memory", path);
+        return -1;
+    }
+    r->nly++;
+    return 0;
+}
+
 static int load_layers(struct run *r, const char *path) {
-    struct csv c;
-    if (csv_open(&c, path)) return -1;
-    int idx[L_N], cap = 0, rc;
-    int ncol = csv_header(&c, ly_cols, L_N, L_N, idx);
-    if (ncol < 0) goto out;
-    while ((rc = csv_row(&c)) > 0) {
-        if (c.nf != ncol) {
-            nn_err("%s:%d: %d columns, the header has %d", path, c.line, c.nf, ncol);
-            goto out;
-        }
-        if (r->nly >= MAX_BITS) {
-            nn_err("%s:%d: more than %d layers", path, c.line, MAX_BITS);
-            goto out;
-        }
-        if (grow((void **)&r->ly, &cap, r->nly + 1, sizeof *r->ly)) {
-            nn_err("%s: out of memory", path);
-            goto out;
-        }
-        struct layer *l = &r->ly[r->nly];
-        memset(l, 0, sizeof *l);
-        const char *type = trim(c.f[idx[L_TYPE]]);
-        l->type = -1;
-        for (int t = 0; t < 3; t++)
-            if (!strcmp(type, ltype_name[t])) l->type = t;
-        if (l->type < 0) {
-            nn_err("%s:%d: column 'type': '%.40s' is not conv, dw or fc", path, c.line, type);
-            goto out;
-        }
-        int *ints[L_N] = {[L_IDX] = &l->index, [L_CIN] = &l->c_in,     [L_COUT] = &l->c_out,
-                          [L_KERNEL] = &l->kernel, [L_STRIDE] = &l->stride};
-        for (int k = 0; k < L_N; k++)
-            if (ints[k] && parse_int(&c, ly_cols[k], c.f[idx[k]], 0, 1L << 30, ints[k]))
-                goto out;
-        if (parse_int(&c, "w_bits", c.f[idx[L_W]], 1, 32, &l->w) ||
-            parse_int(&c, "a_bits", c.f[idx[L_A]], -1, 32, &l->a))
-            goto out;
-        if (!valid_bits(l->w, 0) || !valid_bits(l->a, 1)) {
-            nn_err("%s:%d: bit-widths %d/%d (w 1..8 or 32, a 1..8, 32, 0 or -1)", path, c.line,
-                   l->w, l->a);
-            goto out;
-        }
-        double *num[L_N] = {[L_MACS] = &l->macs, [L_WEIGHTS] = &l->weights, [L_LAT] = &l->lat,
-                            [L_EN] = &l->en,     [L_LAT8] = &l->lat8,       [L_EN8] = &l->en8};
-        for (int k = 0; k < L_N; k++)
-            if (num[k] && parse_num(&c, ly_cols[k], c.f[idx[k]], num[k])) goto out;
-        l->name = strdup(c.f[idx[L_NAME]]);
-        if (!l->name) {
-            nn_err("%s: out of memory", path);
-            goto out;
-        }
-        r->nly++;
-    }
-    if (rc == 0) {
-        csv_close(&c);
-        return 0;
-    }
-out:
-    csv_close(&c);
-    return -1;
+    struct load l = {r, 0};
+    return csv_each(path, ly_cols, L_N, L_N, layer_row, &l);
 }
 
 static int load_run(struct run *r, const char *dir) {
