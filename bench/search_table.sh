@@ -15,6 +15,8 @@
 #   RATIO_BITFUSION [0.8] (BitFusion's depthwise latency barely falls with bits: all-2-bit
 #   small MobileNetV2s cost 0.60-0.67 of 8/8 there, so 0.6 leaves no room)  RANDOM_SEEDS [first
 #   seed] (random search beside HAQ)
+#   MATCH [1] (HAQ searches under the uniform policy's own cost, not under the ratio: the
+#   comparison is then at equal cost)  FILL [--fill] (spend the wall's slack; empty: off)
 #   WARMUP [20]  SPLIT [--val-size 500 --train-size 1000]  SEARCH_ARGS []  FT_EPOCHS [2]
 #   FT_LR [0.01]  FT_ARGS []  (e.g. split flags for a train-only subset)  BATCH [64]
 set -eu
@@ -35,6 +37,8 @@ RATIO_BITFUSION=${RATIO_BITFUSION:-0.8}
 RANDOM_SEEDS=${RANDOM_SEEDS:-$(echo "$SEEDS" | awk '{print $1}')}
 ratio_for() { case $1 in bitfusion-*) echo "$RATIO_BITFUSION" ;; *) echo "$RATIO" ;; esac; }
 EPISODES=${EPISODES:-60}
+MATCH=${MATCH:-1}
+FILL=${FILL---fill}
 WARMUP=${WARMUP:-20}
 SPLIT=${SPLIT:---val-size 500 --train-size 1000}
 SEARCH_ARGS=${SEARCH_ARGS:-}
@@ -84,6 +88,9 @@ for hw in $HWS; do
             { cat "$U.txt" >&2; exit 1; }
     fi
     UB=$(sed -n '3p' "$U/best.policy" | awk '{print $2 "/" $3}')
+    hratio=$ratio
+    [ "$MATCH" = 1 ] &&
+        hratio=$(awk -v r="$(val "$U.txt" cost_ratio)" 'BEGIN { printf "%.6f", int(r * 1e6) / 1e6 }')
     for seed in $SEEDS; do
         D="$OUT/haq_${hw}_s$seed"
         if [ -f "$D/search.state" ] && grep -q "episodes_done = $EPISODES" "$D/search.state"; then
@@ -94,9 +101,9 @@ for hw in $HWS; do
         else
             log "search $hw seed $seed: $EPISODES episodes"
             # shellcheck disable=SC2086
-            "$HAQ" search --model "$FP" --data "$DATA" --hw "$hw" --ratio "$ratio" \
+            "$HAQ" search --model "$FP" --data "$DATA" --hw "$hw" --ratio "$hratio" \
                 --episodes "$EPISODES" --warmup "$WARMUP" --seed "$seed" $SPLIT \
-                --batch "$BATCH" $SEARCH_ARGS --out "$D" > "$D.txt"
+                --batch "$BATCH" $FILL $SEARCH_ARGS --out "$D" > "$D.txt"
         fi
         R="$OUT/random_${hw}_s$seed"
         case " $RANDOM_SEEDS " in *" $seed "*) want_random=1 ;; *) want_random=0 ;; esac
@@ -105,8 +112,8 @@ for hw in $HWS; do
             rm -rf "$R"
             # shellcheck disable=SC2086
             "$HAQ" search --strategy random --quiet --model "$FP" --data "$DATA" --hw "$hw" \
-                --ratio "$ratio" --episodes "$EPISODES" --seed "$seed" $SPLIT --batch "$BATCH" \
-                $SEARCH_ARGS --out "$R" > "$R.txt"
+                --ratio "$hratio" --episodes "$EPISODES" --seed "$seed" $SPLIT --batch "$BATCH" \
+                $FILL $SEARCH_ARGS --out "$R" > "$R.txt"
         fi
         mkdir -p "$U/s$seed"
         set -- $(finetune "$U/s$seed" "$U/best.policy" "$seed" "$hw")
@@ -116,14 +123,14 @@ for hw in $HWS; do
         delta=$(awk -v a="$ht" -v b="$ut" 'BEGIN {printf "%+.2f", a - b}')
         rbest=NaN
         [ -f "$R.txt" ] && rbest=$(val "$R.txt" best_top1)
-        echo "$hw,$ratio,$seed,$UB,$uc,$ut,$hc,$ht,$delta,$(val "$D.txt" best_top1),$rbest" >> "$CSV"
+        echo "$hw,$hratio,$seed,$UB,$uc,$ut,$hc,$ht,$delta,$(val "$D.txt" best_top1),$rbest" >> "$CSV"
         log "$hw seed $seed: uniform $UB top1 $ut (cost $uc), HAQ top1 $ht (cost $hc), $delta"
     done
 done
 
 # the tables
 {
-    echo "Float top-1 $FP_TOP1 % ($ARCH width $WIDTH, $INPUT px, $DATA); latency budget: ratio x all-8/8;"
+    echo "Float top-1 $FP_TOP1 % ($ARCH width $WIDTH, $INPUT px, $DATA); latency budget: ratio x all-8/8 (MATCH=1: the uniform policy's cost);"
     echo "$EPISODES episodes (warm-up $WARMUP), final fine-tune $FT_EPOCHS epochs at lr $FT_LR (cosine)."
     echo
     echo "| hardware | ratio | seed | uniform W/A | uniform cost | uniform top-1 | HAQ cost | HAQ top-1 | HAQ − uniform | search best (HAQ) | search best (random) |"
