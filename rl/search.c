@@ -666,11 +666,17 @@ static int cfg_line(void *ctx, const char *k, const char *v, int line) {
     return nn_err("%s:%d: unknown key '%s'", c->path, line, k);
 }
 
+/* The keys of search.state; write_state writes every one. */
+static const char *const state_keys[] = {"episodes_done", "best_episode", "best_reward",
+                                         "best_top1",     "agent",        "best_w",
+                                         "best_a",        NULL};
+
 struct state_ctx {
     struct search *S;
-    int done, best_episode, have_reward, nw, na;
+    int done, best_episode, nw, na;
     double best_reward, best_top1;
     const char *path;
+    unsigned seen; /* bit i: state_keys[i] was read */
 };
 
 static int parse_bits(const char *v, int *out, int n, int lo, int hi, int *got) {
@@ -692,6 +698,8 @@ static int parse_bits(const char *v, int *out, int n, int lo, int hi, int *got) 
 static int state_line(void *ctx, const char *k, const char *v, int line) {
     struct state_ctx *c = ctx;
     char *end;
+    for (int i = 0; state_keys[i]; i++)
+        if (!strcmp(k, state_keys[i])) c->seen |= 1u << i;
     if (!strcmp(k, "episodes_done") || !strcmp(k, "best_episode")) {
         long x = strtol(v, &end, 10);
         if (end == v || *end || x < -1 || x > 100000000)
@@ -702,13 +710,12 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
             c->best_episode = (int)x;
     } else if (!strcmp(k, "best_reward") || !strcmp(k, "best_top1")) {
         double x = strtod(v, &end);
-        if (end == v || *end) return nn_err("%s:%d: bad %s '%s'", c->path, line, k, v);
-        if (k[5] == 'r') {
+        if (end == v || *end || !isfinite(x))
+            return nn_err("%s:%d: bad %s '%s'", c->path, line, k, v);
+        if (k[5] == 'r')
             c->best_reward = x;
-            c->have_reward = 1;
-        } else {
+        else
             c->best_top1 = x;
-        }
     } else if (!strcmp(k, "best_w") || !strcmp(k, "best_a")) {
         int L = c->S->env.n_layers;
         int *dst = k[5] == 'w' ? c->S->best_w : c->S->best_a;
@@ -829,20 +836,26 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
     S.best_reward = -INFINITY;
     char *prefix = NULL, *tprefix = NULL;
     if (resume) {
-        struct state_ctx c = {&S, 0, -1, 0, 0, 0, 0, 0, path_in(dir, "search.state", path,
-                                                                  sizeof path)};
+        struct state_ctx c = {&S, 0, -1, 0, 0, 0, 0, path_in(dir, "search.state", path,
+                                                               sizeof path), 0};
         if (!access(path, F_OK)) {
+            /* written after an episode: every key, at least one episode, the best among them */
             if (read_kv(path, state_line, &c)) goto out;
-            if (c.done < 0 || c.done > o->episodes || (c.done > 0 && (!c.have_reward ||
-                                                                      c.nw != S.env.n_layers)))
-                {
-                nn_err("%s: inconsistent state (episodes_done %d)", path, c.done);
+            for (int i = 0; state_keys[i]; i++)
+                if (!(c.seen & 1u << i)) {
+                    nn_err("%s: no '%s' line (cut short or damaged)", path, state_keys[i]);
+                    goto out;
+                }
+            if (c.done < 1 || c.done > o->episodes || c.best_episode < 0 ||
+                c.best_episode >= c.done) {
+                nn_err("%s: inconsistent state (episodes_done %d, best_episode %d, %d episodes)",
+                       path, c.done, c.best_episode, o->episodes);
                 goto out;
             }
             S.done = c.done;
             S.best_episode = c.best_episode;
             S.best_top1 = c.best_top1;
-            if (c.have_reward) S.best_reward = c.best_reward;
+            S.best_reward = c.best_reward;
         }
         if (S.agent && S.done > 0) {
             char name[64];

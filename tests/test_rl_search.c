@@ -199,6 +199,72 @@ START_TEST(artefacts_exist_and_parse) {
 }
 END_TEST
 
+static void put(const char *dir, const char *name, const char *text, size_t len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "%s", path);
+    ck_assert_int_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+/* Resuming dir fails with both strings in the message. */
+static void resume_fails(const char *dir, const char *want1, const char *want2) {
+    struct rl_search_opts o;
+    struct rl_search_result res;
+    rl_search_defaults(&o);
+    o.episodes = 0; /* the run's own */
+    o.quiet = 1;
+    ck_assert_msg(rl_search_run(&o, dir, 1, &res) == -1, "resumed despite '%s'", want2);
+    ck_assert_msg(strstr(nn_errmsg(), want1) && strstr(nn_errmsg(), want2),
+                  "'%s' lacks '%s' / '%s'", nn_errmsg(), want1, want2);
+    rl_search_opts_free(&o);
+}
+
+/* A copy of a run file's text without the line starting with `key` (NULL: all of it). */
+static char *without(const char *text, const char *key) {
+    char *s = strdup(text);
+    if (!key) return s;
+    char *l = strstr(s, key);
+    ck_assert_ptr_nonnull(l);
+    char *nl = strchr(l, '\n');
+    memmove(l, nl + 1, strlen(nl + 1) + 1);
+    return s;
+}
+
+/* Damaged search.state and config.txt of the finished run in dir (5 episodes) are errors
+ * naming the file and the line or key: an emptied or cut-short file neither restarts the run
+ * nor continues it with defaults. */
+static void damaged_run_files_named(const char *dir) {
+    char *state = slurp(dir, "search.state", NULL), *config = slurp(dir, "config.txt", NULL);
+    static const struct {
+        const char *file, *pre, *drop, *post, *want1, *want2;
+    } cases[] = {
+        {"search.state", "", "best_a", "", "search.state", "no 'best_a' line"},
+        {"search.state", "", "best_reward", "best_reward = nan\n", "search.state:",
+         "bad best_reward 'nan'"},
+        {"search.state", "", "best_episode", "best_episode = 5\n", "search.state",
+         "inconsistent state (episodes_done 5, best_episode 5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int st = !strcmp(cases[i].file, "search.state");
+        char *body = without(st ? state : config, cases[i].drop);
+        char *text = malloc(strlen(cases[i].pre) + strlen(body) + strlen(cases[i].post) + 1);
+        strcat(strcat(strcpy(text, cases[i].pre), body), cases[i].post);
+        put(dir, cases[i].file, text, strlen(text));
+        resume_fails(dir, cases[i].want1, cases[i].want2);
+        put(dir, cases[i].file, st ? state : config, strlen(st ? state : config));
+        free(body);
+        free(text);
+    }
+    /* an empty state */
+    put(dir, "search.state", "", 0);
+    resume_fails(dir, "search.state", "no 'episodes_done' line");
+    put(dir, "search.state", state, strlen(state));
+    free(state);
+    free(config);
+}
+
 START_TEST(resume_is_exact) {
     make_model();
     char a[300], b[300], c[300];
@@ -236,6 +302,7 @@ START_TEST(resume_is_exact) {
     ck_assert_str_eq(pa, pc);
     free(pa);
     free(pc);
+    damaged_run_files_named(a);
     /* a damaged state file is an error naming it */
     snprintf(path, sizeof path, "%s/search.state", c);
     f = fopen(path, "w");
