@@ -605,7 +605,8 @@ static int write_state(struct search *S) {
     return rc;
 }
 
-/* Read `key = value` lines; calls fn for each. Errors name the file and line. */
+/* Read `key = value` lines; calls fn for each. Errors name the file and line (blank lines
+ * count; a NUL byte is an error, it would hide the rest of the file). */
 static int read_kv(const char *path, int (*fn)(void *, const char *, const char *, int),
                    void *ctx) {
     uint8_t *data;
@@ -617,10 +618,17 @@ static int read_kv(const char *path, int (*fn)(void *, const char *, const char 
         return nn_err("out of memory");
     }
     text[len] = 0;
+    if (strlen(text) != len) {
+        int line = 1;
+        for (const char *p = text; *p; p++) line += *p == '\n';
+        free(text);
+        return nn_err("%s:%d: NUL byte in a text file", path, line);
+    }
     int rc = 0, line = 0;
-    char *save = NULL;
-    for (char *s = strtok_r(text, "\n", &save); s; s = strtok_r(NULL, "\n", &save)) {
+    for (char *s = text, *next; s; s = next) {
         line++;
+        next = strchr(s, '\n');
+        if (next) *next++ = 0;
         while (*s == ' ' || *s == '\t') s++;
         if (!*s || *s == '#') continue;
         char *eq = strchr(s, '=');
@@ -645,9 +653,23 @@ static int read_kv(const char *path, int (*fn)(void *, const char *, const char 
     return rc;
 }
 
+/* The keys every config.txt a search wrote holds: the options written whatever their value
+ * and the facts (fill came later; hw, act-cap and the agent's options only when set). One
+ * missing means the file was cut short or damaged: the run's own options are not known. */
+static const char *const cfg_required[] = {
+    "model",       "data",        "method",       "metric",      "ratio",     "min-bit",
+    "max-bit",     "hold",        "strategy",     "episodes",    "warmup",    "seed",
+    "val-size",    "train-size",  "split-seed",   "batch",       "loader-threads",
+    "calib-batches", "ft-epochs", "ft-lr",        "ft-momentum", "ft-wd",     "ft-decay",
+    "reward",      "kmeans-iters", "per-channel", "arch",        "width",     "classes",
+    "input",       "layers",      "steps",        "state_dim",   "fp_top1",   "cost_8bit",
+    "cost_target", "cost_min",    "train_images", "val_images",  NULL};
+_Static_assert(sizeof cfg_required / sizeof *cfg_required <= 64, "cfg_ctx.seen");
+
 struct cfg_ctx {
     struct rl_search_opts *o;
     const char *path;
+    uint64_t seen; /* bit i: cfg_required[i] was read */
 };
 
 /* The facts config.txt carries besides the options. */
@@ -658,6 +680,8 @@ static const char *const facts[] = {"arch",      "width",       "classes", "inpu
 
 static int cfg_line(void *ctx, const char *k, const char *v, int line) {
     struct cfg_ctx *c = ctx;
+    for (int i = 0; cfg_required[i]; i++)
+        if (!strcmp(k, cfg_required[i])) c->seen |= (uint64_t)1 << i;
     int r = rl_search_set(c->o, k, v);
     if (r < 0) return nn_err("%s:%d: %s", c->path, line, nn_errmsg());
     if (r > 0) return 0;
@@ -818,10 +842,13 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
     int rc = -1;
     int extend = o->episodes;
     if (resume) {
-        struct cfg_ctx c = {o, path_in(dir, "config.txt", path, sizeof path)};
+        struct cfg_ctx c = {o, path_in(dir, "config.txt", path, sizeof path), 0};
         if (access(path, R_OK)) return nn_err("%s: no search to resume (%s)", path, strerror(errno));
         int asked = o->episodes; /* --episodes with --resume extends the run */
         if (read_kv(path, cfg_line, &c)) return -1;
+        for (int i = 0; cfg_required[i]; i++)
+            if (!(c.seen & (uint64_t)1 << i))
+                return nn_err("%s: no '%s' line (cut short or damaged)", path, cfg_required[i]);
         if (asked > o->episodes) o->episodes = asked;
         extend = o->episodes;
     } else {

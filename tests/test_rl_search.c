@@ -245,6 +245,9 @@ static void damaged_run_files_named(const char *dir) {
          "bad best_reward 'nan'"},
         {"search.state", "", "best_episode", "best_episode = 5\n", "search.state",
          "inconsistent state (episodes_done 5, best_episode 5"},
+        {"config.txt", "", "ratio", "", "config.txt", "no 'ratio' line"},
+        {"config.txt", "", "val_images", "", "config.txt", "no 'val_images' line"},
+        {"config.txt", "\n\nbogus\n", NULL, "", "config.txt:3:", "expected key = value"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int st = !strcmp(cases[i].file, "search.state");
@@ -257,10 +260,16 @@ static void damaged_run_files_named(const char *dir) {
         free(body);
         free(text);
     }
-    /* an empty state */
+    /* an empty state, and a NUL byte (it would hide the rest of the file) */
     put(dir, "search.state", "", 0);
     resume_fails(dir, "search.state", "no 'episodes_done' line");
     put(dir, "search.state", state, strlen(state));
+    char *nul = strdup(config);
+    *strchr(nul, '\n') = 0;
+    put(dir, "config.txt", nul, strlen(config));
+    resume_fails(dir, "config.txt:1:", "NUL byte");
+    put(dir, "config.txt", config, strlen(config));
+    free(nul);
     free(state);
     free(config);
 }
