@@ -700,7 +700,8 @@ struct state_ctx {
     int done, best_episode, nw, na;
     double best_reward, best_top1;
     const char *path;
-    unsigned seen; /* bit i: state_keys[i] was read */
+    unsigned seen;  /* bit i: state_keys[i] was read */
+    char agent[64]; /* its agent file's name, or none */
 };
 
 static int parse_bits(const char *v, int *out, int n, int lo, int hi, int *got) {
@@ -746,7 +747,9 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
         int *got = k[5] == 'w' ? &c->nw : &c->na;
         if (parse_bits(v, dst, L, 0, 8, got) || *got != L)
             return nn_err("%s:%d: %s must list %d bit-widths", c->path, line, k, L);
-    } else if (strcmp(k, "agent")) {
+    } else if (!strcmp(k, "agent")) {
+        snprintf(c->agent, sizeof c->agent, "%s", v);
+    } else {
         return nn_err("%s:%d: unknown key '%s'", c->path, line, k);
     }
     return 0;
@@ -864,7 +867,7 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
     char *prefix = NULL, *tprefix = NULL;
     if (resume) {
         struct state_ctx c = {&S, 0, -1, 0, 0, 0, 0, path_in(dir, "search.state", path,
-                                                               sizeof path), 0};
+                                                               sizeof path), 0, ""};
         if (!access(path, F_OK)) {
             /* written after an episode: every key, at least one episode, the best among them */
             if (read_kv(path, state_line, &c)) goto out;
@@ -877,6 +880,13 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                 c.best_episode >= c.done) {
                 nn_err("%s: inconsistent state (episodes_done %d, best_episode %d, %d episodes)",
                        path, c.done, c.best_episode, o->episodes);
+                goto out;
+            }
+            char agent[64] = "none";
+            if (S.agent) snprintf(agent, sizeof agent, "agent.%d.state", c.done);
+            if (strcmp(c.agent, agent)) {
+                nn_err("%s: agent '%s', but after %d episodes it is %s", path, c.agent, c.done,
+                       agent);
                 goto out;
             }
             S.done = c.done;

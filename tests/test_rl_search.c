@@ -245,6 +245,8 @@ static void damaged_run_files_named(const char *dir) {
          "bad best_reward 'nan'"},
         {"search.state", "", "best_episode", "best_episode = 5\n", "search.state",
          "inconsistent state (episodes_done 5, best_episode 5"},
+        {"search.state", "", "agent", "agent = agent.4.state\n", "search.state",
+         "agent 'agent.4.state', but after 5 episodes it is agent.5.state"},
         {"config.txt", "", "ratio", "", "config.txt", "no 'ratio' line"},
         {"config.txt", "", "val_images", "", "config.txt", "no 'val_images' line"},
         {"config.txt", "\n\nbogus\n", NULL, "", "config.txt:3:", "expected key = value"},
