@@ -734,9 +734,13 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
         else
             c->best_episode = (int)x;
     } else if (!strcmp(k, "best_reward") || !strcmp(k, "best_top1")) {
+        /* top-1 in percent; the reward is 0.1 × a difference of two */
+        double lo = k[5] == 'r' ? -10 : 0, hi = k[5] == 'r' ? 10 : 100;
+        errno = 0;
         double x = strtod(v, &end);
-        if (end == v || *end || !isfinite(x))
-            return nn_err("%s:%d: bad %s '%s'", c->path, line, k, v);
+        if (end == v || *end || errno == ERANGE || !(x >= lo && x <= hi))
+            return nn_err("%s:%d: bad %s '%s' (a number in [%g, %g])", c->path, line, k, v, lo,
+                          hi);
         if (k[5] == 'r')
             c->best_reward = x;
         else

@@ -243,6 +243,8 @@ static void damaged_run_files_named(const char *dir) {
         {"search.state", "", "best_a", "", "search.state", "no 'best_a' line"},
         {"search.state", "", "best_reward", "best_reward = nan\n", "search.state:",
          "bad best_reward 'nan'"},
+        {"search.state", "", "best_top1", "best_top1 = 1e300\n", "search.state:",
+         "bad best_top1 '1e300' (a number in [0, 100])"},
         {"search.state", "", "best_episode", "best_episode = 5\n", "search.state",
          "inconsistent state (episodes_done 5, best_episode 5"},
         {"search.state", "", "agent", "agent = agent.4.state\n", "search.state",
