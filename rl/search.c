@@ -759,8 +759,10 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
     return 0;
 }
 
-/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log. */
-static int csv_prefix(const char *path, int rows, int strict, char **out) {
+/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log.
+ * The header must be the one the search writes and data row i must be episode i's: what is
+ * kept is what the search wrote, not a damaged file's lines. */
+static int csv_prefix(const char *path, const char *header, int rows, int strict, char **out) {
     uint8_t *data;
     size_t len;
     *out = NULL;
@@ -781,6 +783,26 @@ static int csv_prefix(const char *path, int rows, int strict, char **out) {
         if (!strict) return 0;
         return nn_err("%s: %d episode rows expected, the file has %d", path, rows,
                       lines > 0 ? lines - 1 : 0);
+    }
+    size_t hl = strlen(header);
+    if (i < hl || memcmp(data, header, hl)) {
+        free(data);
+        return nn_err("%s:1: not the header a search writes ('%.*s')", path, (int)hl - 1,
+                      header);
+    }
+    if (memchr(data, 0, i)) {
+        free(data);
+        return nn_err("%s: NUL byte in the first %d episode rows", path, rows);
+    }
+    size_t at = hl;
+    for (int r = 0; r < rows; r++) {
+        char num[16];
+        int n = snprintf(num, sizeof num, "%d,", r);
+        if (i - at < (size_t)n || memcmp(data + at, num, (size_t)n)) {
+            free(data);
+            return nn_err("%s:%d: the row of episode %d expected", path, r + 2, r);
+        }
+        at = (size_t)((uint8_t *)memchr(data + at, '\n', i - at) - data) + 1;
     }
     char *s = malloc(i + 1);
     if (!s) {
@@ -907,9 +929,10 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
             rl_ddpg_free(S.agent);
             S.agent = ag;
         }
-        if (csv_prefix(path_in(dir, "episodes.csv", path, sizeof path), S.done, S.done > 0,
-                       &prefix) ||
-            csv_prefix(path_in(dir, "timing.csv", path, sizeof path), S.done, 0, &tprefix)) {
+        if (csv_prefix(path_in(dir, "episodes.csv", path, sizeof path), episodes_header, S.done,
+                       S.done > 0, &prefix) ||
+            csv_prefix(path_in(dir, "timing.csv", path, sizeof path), timing_header, S.done, 0,
+                       &tprefix)) {
             free(prefix);
             goto out;
         }

@@ -232,9 +232,9 @@ static char *without(const char *text, const char *key) {
     return s;
 }
 
-/* Damaged search.state and config.txt of the finished run in dir (5 episodes) are errors
- * naming the file and the line or key: an emptied or cut-short file neither restarts the run
- * nor continues it with defaults. */
+/* Damaged search.state, config.txt and logs of the finished run in dir (5 episodes) are
+ * errors naming the file and the line or key: an emptied or cut-short file neither restarts
+ * the run nor continues it with defaults, and a damaged log is not carried on. */
 static void damaged_run_files_named(const char *dir) {
     char *state = slurp(dir, "search.state", NULL), *config = slurp(dir, "config.txt", NULL);
     static const struct {
@@ -252,18 +252,33 @@ static void damaged_run_files_named(const char *dir) {
         {"config.txt", "", "ratio", "", "config.txt", "no 'ratio' line"},
         {"config.txt", "", "val_images", "", "config.txt", "no 'val_images' line"},
         {"config.txt", "\n\nbogus\n", NULL, "", "config.txt:3:", "expected key = value"},
+        {"episodes.csv", "episode,reward\n", "episode,", "", "episodes.csv:1:",
+         "not the header a search writes"},
+        {"timing.csv", "episode,t\n", "episode,", "", "timing.csv:1:",
+         "not the header a search writes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int st = !strcmp(cases[i].file, "search.state");
-        char *body = without(st ? state : config, cases[i].drop);
+        char *orig = slurp(dir, cases[i].file, NULL), *body = without(orig, cases[i].drop);
         char *text = malloc(strlen(cases[i].pre) + strlen(body) + strlen(cases[i].post) + 1);
         strcat(strcat(strcpy(text, cases[i].pre), body), cases[i].post);
         put(dir, cases[i].file, text, strlen(text));
         resume_fails(dir, cases[i].want1, cases[i].want2);
-        put(dir, cases[i].file, st ? state : config, strlen(st ? state : config));
+        put(dir, cases[i].file, orig, strlen(orig));
+        free(orig);
         free(body);
         free(text);
     }
+    /* episode 0's row twice: episode 4's row would be dropped on resume */
+    char *log = slurp(dir, "episodes.csv", NULL), *row0 = strchr(log, '\n') + 1;
+    size_t n0 = (size_t)(strchr(row0, '\n') + 1 - row0), nl = strlen(log);
+    char *dup = malloc(nl + n0 + 1);
+    memcpy(dup, log, (size_t)(row0 - log) + n0);
+    strcpy(dup + (row0 - log) + n0, row0);
+    put(dir, "episodes.csv", dup, nl + n0);
+    resume_fails(dir, "episodes.csv:3:", "the row of episode 1 expected");
+    put(dir, "episodes.csv", log, nl);
+    free(dup);
+    free(log);
     /* an empty state, and a NUL byte (it would hide the rest of the file) */
     put(dir, "search.state", "", 0);
     resume_fails(dir, "search.state", "no 'episodes_done' line");
