@@ -887,7 +887,12 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                           dir);
     }
     if (o->strategy != RL_DDPG && o->strategy != RL_RANDOM) o->episodes = extend = 1;
-    if (search_open(&S) || fp_accuracy(&S)) goto out;
+    if (search_open(&S)) {
+        /* the model, data, hardware and budget came from the run's config.txt */
+        if (resume) nn_err_ctx("%s: ", path_in(dir, "config.txt", path, sizeof path));
+        goto out;
+    }
+    if (fp_accuracy(&S)) goto out;
     S.best_episode = -1;
     S.best_reward = -INFINITY;
     char *prefix = NULL, *tprefix = NULL;

@@ -252,6 +252,8 @@ static void damaged_run_files_named(const char *dir) {
         {"config.txt", "", "ratio", "", "config.txt", "no 'ratio' line"},
         {"config.txt", "", "val_images", "", "config.txt", "no 'val_images' line"},
         {"config.txt", "\n\nbogus\n", NULL, "", "config.txt:3:", "expected key = value"},
+        {"config.txt", "", "model", "model = nowhere.safetensors\n",
+         "config.txt: nowhere.safetensors", "No such file"},
         {"episodes.csv", "episode,reward\n", "episode,", "", "episodes.csv:1:",
          "not the header a search writes"},
         {"timing.csv", "episode,t\n", "episode,", "", "timing.csv:1:",
