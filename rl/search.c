@@ -760,8 +760,8 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
 }
 
 /* The first `rows` lines after the header of a CSV log (and the header), for a resumed log.
- * The header must be the one the search writes and data row i must be episode i's: what is
- * kept is what the search wrote, not a damaged file's lines. */
+ * The header must be the one the search writes and data row i must be episode i's, with as
+ * many columns: what is kept is what the search wrote, not a damaged file's lines. */
 static int csv_prefix(const char *path, const char *header, int rows, int strict, char **out) {
     uint8_t *data;
     size_t len;
@@ -794,6 +794,8 @@ static int csv_prefix(const char *path, const char *header, int rows, int strict
         free(data);
         return nn_err("%s: NUL byte in the first %d episode rows", path, rows);
     }
+    int cols = 0;
+    for (size_t k = 0; k < hl; k++) cols += header[k] == ',';
     size_t at = hl;
     for (int r = 0; r < rows; r++) {
         char num[16];
@@ -802,7 +804,14 @@ static int csv_prefix(const char *path, const char *header, int rows, int strict
             free(data);
             return nn_err("%s:%d: the row of episode %d expected", path, r + 2, r);
         }
-        at = (size_t)((uint8_t *)memchr(data + at, '\n', i - at) - data) + 1;
+        size_t end = (size_t)((uint8_t *)memchr(data + at, '\n', i - at) - data);
+        int c = 0;
+        for (size_t k = at; k < end; k++) c += data[k] == ',';
+        if (c != cols) {
+            free(data);
+            return nn_err("%s:%d: %d columns, the header has %d", path, r + 2, c + 1, cols + 1);
+        }
+        at = end + 1;
     }
     char *s = malloc(i + 1);
     if (!s) {

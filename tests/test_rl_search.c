@@ -278,6 +278,12 @@ static void damaged_run_files_named(const char *dir) {
     strcpy(dup + (row0 - log) + n0, row0);
     put(dir, "episodes.csv", dup, nl + n0);
     resume_fails(dir, "episodes.csv:3:", "the row of episode 1 expected");
+    /* episode 1's row without its first field after the index */
+    memcpy(dup, log, nl + 1);
+    char *row1 = dup + (row0 - log) + n0, *f1 = strchr(row1, ',') + 1;
+    memmove(f1, strchr(f1, ',') + 1, strlen(strchr(f1, ',') + 1) + 1);
+    put(dir, "episodes.csv", dup, strlen(dup));
+    resume_fails(dir, "episodes.csv:3:", "11 columns, the header has 12");
     put(dir, "episodes.csv", log, nl);
     free(dup);
     free(log);
