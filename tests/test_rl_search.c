@@ -240,9 +240,6 @@ static void damaged_run_files_named(const char *dir) {
     static const struct {
         const char *file, *pre, *drop, *post, *want1, *want2;
     } cases[] = {
-        {"search.state", "", "best_a", "", "search.state", "no 'best_a' line"},
-        {"search.state", "", "best_reward", "best_reward = nan\n", "search.state:",
-         "bad best_reward 'nan'"},
         {"search.state", "", "best_top1", "best_top1 = 1e300\n", "search.state:",
          "bad best_top1 '1e300' (a number in [0, 100])"},
         {"search.state", "", "best_episode", "best_episode = 5\n", "search.state",
@@ -254,8 +251,6 @@ static void damaged_run_files_named(const char *dir) {
         {"config.txt", "\n\nbogus\n", NULL, "", "config.txt:3:", "expected key = value"},
         {"config.txt", "", "model", "model = nowhere.safetensors\n",
          "config.txt: nowhere.safetensors", "No such file"},
-        {"episodes.csv", "episode,reward\n", "episode,", "", "episodes.csv:1:",
-         "not the header a search writes"},
         {"timing.csv", "episode,t\n", "episode,", "", "timing.csv:1:",
          "not the header a search writes"},
     };
