@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nn/error.h"
 #include "nn/gemm.h"
@@ -526,6 +527,8 @@ float *rl_ddpg_grads(struct rl_ddpg *a, enum rl_net net) {
 
 #define FILE_MAGIC   "HAQDDPG"
 #define FILE_VERSION 1u
+/* No state file is longer: an agent of FLOATS_MAX floats and the fixed fields. */
+#define FILE_MAX (4 * (size_t)FLOATS_MAX + 4096)
 
 struct wbuf {
     uint8_t *p;
@@ -779,7 +782,17 @@ static int get_arrays(struct rbuf *r, struct rl_ddpg *a) {
 struct rl_ddpg *rl_ddpg_load(const char *path, const struct rl_ddpg_cfg *cfg) {
     uint8_t *data;
     size_t len;
-    if (nn_read_file(path, &data, &len, SIZE_MAX / 2)) return NULL;
+    /* a state file is a regular file of at most FILE_MAX bytes: a device such as /dev/zero or
+     * a huge file is refused before it is read (it would be read until memory runs out) */
+    struct stat st;
+    if (!stat(path, &st) && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > FILE_MAX)) {
+        if (!S_ISREG(st.st_mode))
+            nn_err("%s: not a regular file", path);
+        else
+            nn_err("%s: %lld bytes, longer than any agent state", path, (long long)st.st_size);
+        return NULL;
+    }
+    if (nn_read_file(path, &data, &len, FILE_MAX)) return NULL;
     struct rbuf r = {data, len, 0, path};
     struct rl_ddpg *a = NULL;
     struct rl_ddpg_cfg fc;

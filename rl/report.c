@@ -607,6 +607,7 @@ static struct axis axis_make(double lo, double hi, int ticks, int snap, double p
 }
 
 static int decimals(double step) {
+    if (!(step > 0) || !isfinite(step)) return 0;
     int d = (int)ceil(-log10(step) - 1e-9);
     return d < 0 ? 0 : d > 6 ? 6 : d;
 }
@@ -614,11 +615,18 @@ static int decimals(double step) {
 enum { TICK_LEFT, TICK_RIGHT, TICK_BOTTOM };
 
 /* Tick marks, grid lines (left axis only) and labels of a; `at` is the x of a vertical axis or
- * the y of the horizontal one; [g0, g1] the grid's extent across. */
+ * the y of the horizontal one; [g0, g1] the grid's extent across. The k-th tick is computed
+ * from the first (v += step stalls where step is below the values' precision, e.g. values
+ * near 1e17 a few units apart) and there are at most MAX_TICKS; an axis whose range or step
+ * is not finite (values near ±DBL_MAX) gets none. */
+#define MAX_TICKS 100
 static void ticks(struct sb *b, const struct axis *a, int side, double at, double g0, double g1) {
     int d = decimals(a->step);
     double first = ceil(a->lo / a->step - 1e-9) * a->step;
-    for (double v = first; v <= a->hi + a->step * 1e-6; v += a->step) {
+    if (!isfinite(first) || !isfinite(a->hi) || !(a->step > 0) || !isfinite(a->step)) return;
+    for (int k = 0; k < MAX_TICKS; k++) {
+        double v = first + k * a->step;
+        if (v > a->hi + a->step * 1e-6) break;
         double p = ax(a, v), shown = fabs(v) < a->step * 1e-6 ? 0 : v;
         if (side == TICK_BOTTOM) {
             sb_printf(b, "<line class=\"tk\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", p,

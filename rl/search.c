@@ -605,7 +605,8 @@ static int write_state(struct search *S) {
     return rc;
 }
 
-/* Read `key = value` lines; calls fn for each. Errors name the file and line. */
+/* Read `key = value` lines; calls fn for each. Errors name the file and line (blank lines
+ * count; a NUL byte is an error, it would hide the rest of the file). */
 static int read_kv(const char *path, int (*fn)(void *, const char *, const char *, int),
                    void *ctx) {
     uint8_t *data;
@@ -617,10 +618,17 @@ static int read_kv(const char *path, int (*fn)(void *, const char *, const char 
         return nn_err("out of memory");
     }
     text[len] = 0;
+    if (strlen(text) != len) {
+        int line = 1;
+        for (const char *p = text; *p; p++) line += *p == '\n';
+        free(text);
+        return nn_err("%s:%d: NUL byte in a text file", path, line);
+    }
     int rc = 0, line = 0;
-    char *save = NULL;
-    for (char *s = strtok_r(text, "\n", &save); s; s = strtok_r(NULL, "\n", &save)) {
+    for (char *s = text, *next; s; s = next) {
         line++;
+        next = strchr(s, '\n');
+        if (next) *next++ = 0;
         while (*s == ' ' || *s == '\t') s++;
         if (!*s || *s == '#') continue;
         char *eq = strchr(s, '=');
@@ -645,9 +653,23 @@ static int read_kv(const char *path, int (*fn)(void *, const char *, const char 
     return rc;
 }
 
+/* The keys every config.txt a search wrote holds: the options written whatever their value
+ * and the facts (fill came later; hw, act-cap and the agent's options only when set). One
+ * missing means the file was cut short or damaged: the run's own options are not known. */
+static const char *const cfg_required[] = {
+    "model",       "data",        "method",       "metric",      "ratio",     "min-bit",
+    "max-bit",     "hold",        "strategy",     "episodes",    "warmup",    "seed",
+    "val-size",    "train-size",  "split-seed",   "batch",       "loader-threads",
+    "calib-batches", "ft-epochs", "ft-lr",        "ft-momentum", "ft-wd",     "ft-decay",
+    "reward",      "kmeans-iters", "per-channel", "arch",        "width",     "classes",
+    "input",       "layers",      "steps",        "state_dim",   "fp_top1",   "cost_8bit",
+    "cost_target", "cost_min",    "train_images", "val_images",  NULL};
+_Static_assert(sizeof cfg_required / sizeof *cfg_required <= 64, "cfg_ctx.seen");
+
 struct cfg_ctx {
     struct rl_search_opts *o;
     const char *path;
+    uint64_t seen; /* bit i: cfg_required[i] was read */
 };
 
 /* The facts config.txt carries besides the options. */
@@ -658,6 +680,8 @@ static const char *const facts[] = {"arch",      "width",       "classes", "inpu
 
 static int cfg_line(void *ctx, const char *k, const char *v, int line) {
     struct cfg_ctx *c = ctx;
+    for (int i = 0; cfg_required[i]; i++)
+        if (!strcmp(k, cfg_required[i])) c->seen |= (uint64_t)1 << i;
     int r = rl_search_set(c->o, k, v);
     if (r < 0) return nn_err("%s:%d: %s", c->path, line, nn_errmsg());
     if (r > 0) return 0;
@@ -666,11 +690,18 @@ static int cfg_line(void *ctx, const char *k, const char *v, int line) {
     return nn_err("%s:%d: unknown key '%s'", c->path, line, k);
 }
 
+/* The keys of search.state; write_state writes every one. */
+static const char *const state_keys[] = {"episodes_done", "best_episode", "best_reward",
+                                         "best_top1",     "agent",        "best_w",
+                                         "best_a",        NULL};
+
 struct state_ctx {
     struct search *S;
-    int done, best_episode, have_reward, nw, na;
+    int done, best_episode, nw, na;
     double best_reward, best_top1;
     const char *path;
+    unsigned seen;  /* bit i: state_keys[i] was read */
+    char agent[64]; /* its agent file's name, or none */
 };
 
 static int parse_bits(const char *v, int *out, int n, int lo, int hi, int *got) {
@@ -692,6 +723,8 @@ static int parse_bits(const char *v, int *out, int n, int lo, int hi, int *got) 
 static int state_line(void *ctx, const char *k, const char *v, int line) {
     struct state_ctx *c = ctx;
     char *end;
+    for (int i = 0; state_keys[i]; i++)
+        if (!strcmp(k, state_keys[i])) c->seen |= 1u << i;
     if (!strcmp(k, "episodes_done") || !strcmp(k, "best_episode")) {
         long x = strtol(v, &end, 10);
         if (end == v || *end || x < -1 || x > 100000000)
@@ -701,28 +734,35 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
         else
             c->best_episode = (int)x;
     } else if (!strcmp(k, "best_reward") || !strcmp(k, "best_top1")) {
+        /* top-1 in percent; the reward is 0.1 × a difference of two */
+        double lo = k[5] == 'r' ? -10 : 0, hi = k[5] == 'r' ? 10 : 100;
+        errno = 0;
         double x = strtod(v, &end);
-        if (end == v || *end) return nn_err("%s:%d: bad %s '%s'", c->path, line, k, v);
-        if (k[5] == 'r') {
+        if (end == v || *end || errno == ERANGE || !(x >= lo && x <= hi))
+            return nn_err("%s:%d: bad %s '%s' (a number in [%g, %g])", c->path, line, k, v, lo,
+                          hi);
+        if (k[5] == 'r')
             c->best_reward = x;
-            c->have_reward = 1;
-        } else {
+        else
             c->best_top1 = x;
-        }
     } else if (!strcmp(k, "best_w") || !strcmp(k, "best_a")) {
         int L = c->S->env.n_layers;
         int *dst = k[5] == 'w' ? c->S->best_w : c->S->best_a;
         int *got = k[5] == 'w' ? &c->nw : &c->na;
         if (parse_bits(v, dst, L, 0, 8, got) || *got != L)
             return nn_err("%s:%d: %s must list %d bit-widths", c->path, line, k, L);
-    } else if (strcmp(k, "agent")) {
+    } else if (!strcmp(k, "agent")) {
+        snprintf(c->agent, sizeof c->agent, "%s", v);
+    } else {
         return nn_err("%s:%d: unknown key '%s'", c->path, line, k);
     }
     return 0;
 }
 
-/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log. */
-static int csv_prefix(const char *path, int rows, int strict, char **out) {
+/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log.
+ * The header must be the one the search writes and data row i must be episode i's, with as
+ * many columns: what is kept is what the search wrote, not a damaged file's lines. */
+static int csv_prefix(const char *path, const char *header, int rows, int strict, char **out) {
     uint8_t *data;
     size_t len;
     *out = NULL;
@@ -743,6 +783,35 @@ static int csv_prefix(const char *path, int rows, int strict, char **out) {
         if (!strict) return 0;
         return nn_err("%s: %d episode rows expected, the file has %d", path, rows,
                       lines > 0 ? lines - 1 : 0);
+    }
+    size_t hl = strlen(header);
+    if (i < hl || memcmp(data, header, hl)) {
+        free(data);
+        return nn_err("%s:1: not the header a search writes ('%.*s')", path, (int)hl - 1,
+                      header);
+    }
+    if (memchr(data, 0, i)) {
+        free(data);
+        return nn_err("%s: NUL byte in the first %d episode rows", path, rows);
+    }
+    int cols = 0;
+    for (size_t k = 0; k < hl; k++) cols += header[k] == ',';
+    size_t at = hl;
+    for (int r = 0; r < rows; r++) {
+        char num[16];
+        int n = snprintf(num, sizeof num, "%d,", r);
+        if (i - at < (size_t)n || memcmp(data + at, num, (size_t)n)) {
+            free(data);
+            return nn_err("%s:%d: the row of episode %d expected", path, r + 2, r);
+        }
+        size_t end = (size_t)((uint8_t *)memchr(data + at, '\n', i - at) - data);
+        int c = 0;
+        for (size_t k = at; k < end; k++) c += data[k] == ',';
+        if (c != cols) {
+            free(data);
+            return nn_err("%s:%d: %d columns, the header has %d", path, r + 2, c + 1, cols + 1);
+        }
+        at = end + 1;
     }
     char *s = malloc(i + 1);
     if (!s) {
@@ -811,10 +880,13 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
     int rc = -1;
     int extend = o->episodes;
     if (resume) {
-        struct cfg_ctx c = {o, path_in(dir, "config.txt", path, sizeof path)};
+        struct cfg_ctx c = {o, path_in(dir, "config.txt", path, sizeof path), 0};
         if (access(path, R_OK)) return nn_err("%s: no search to resume (%s)", path, strerror(errno));
         int asked = o->episodes; /* --episodes with --resume extends the run */
         if (read_kv(path, cfg_line, &c)) return -1;
+        for (int i = 0; cfg_required[i]; i++)
+            if (!(c.seen & (uint64_t)1 << i))
+                return nn_err("%s: no '%s' line (cut short or damaged)", path, cfg_required[i]);
         if (asked > o->episodes) o->episodes = asked;
         extend = o->episodes;
     } else {
@@ -824,25 +896,43 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                           dir);
     }
     if (o->strategy != RL_DDPG && o->strategy != RL_RANDOM) o->episodes = extend = 1;
-    if (search_open(&S) || fp_accuracy(&S)) goto out;
+    if (search_open(&S)) {
+        /* the model, data, hardware and budget came from the run's config.txt */
+        if (resume) nn_err_ctx("%s: ", path_in(dir, "config.txt", path, sizeof path));
+        goto out;
+    }
+    if (fp_accuracy(&S)) goto out;
     S.best_episode = -1;
     S.best_reward = -INFINITY;
     char *prefix = NULL, *tprefix = NULL;
     if (resume) {
-        struct state_ctx c = {&S, 0, -1, 0, 0, 0, 0, 0, path_in(dir, "search.state", path,
-                                                                  sizeof path)};
+        struct state_ctx c = {&S, 0, -1, 0, 0, 0, 0, path_in(dir, "search.state", path,
+                                                               sizeof path), 0, ""};
         if (!access(path, F_OK)) {
+            /* written after an episode: every key, at least one episode, the best among them */
             if (read_kv(path, state_line, &c)) goto out;
-            if (c.done < 0 || c.done > o->episodes || (c.done > 0 && (!c.have_reward ||
-                                                                      c.nw != S.env.n_layers)))
-                {
-                nn_err("%s: inconsistent state (episodes_done %d)", path, c.done);
+            for (int i = 0; state_keys[i]; i++)
+                if (!(c.seen & 1u << i)) {
+                    nn_err("%s: no '%s' line (cut short or damaged)", path, state_keys[i]);
+                    goto out;
+                }
+            if (c.done < 1 || c.done > o->episodes || c.best_episode < 0 ||
+                c.best_episode >= c.done) {
+                nn_err("%s: inconsistent state (episodes_done %d, best_episode %d, %d episodes)",
+                       path, c.done, c.best_episode, o->episodes);
+                goto out;
+            }
+            char agent[64] = "none";
+            if (S.agent) snprintf(agent, sizeof agent, "agent.%d.state", c.done);
+            if (strcmp(c.agent, agent)) {
+                nn_err("%s: agent '%s', but after %d episodes it is %s", path, c.agent, c.done,
+                       agent);
                 goto out;
             }
             S.done = c.done;
             S.best_episode = c.best_episode;
             S.best_top1 = c.best_top1;
-            if (c.have_reward) S.best_reward = c.best_reward;
+            S.best_reward = c.best_reward;
         }
         if (S.agent && S.done > 0) {
             char name[64];
@@ -853,9 +943,10 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
             rl_ddpg_free(S.agent);
             S.agent = ag;
         }
-        if (csv_prefix(path_in(dir, "episodes.csv", path, sizeof path), S.done, S.done > 0,
-                       &prefix) ||
-            csv_prefix(path_in(dir, "timing.csv", path, sizeof path), S.done, 0, &tprefix)) {
+        if (csv_prefix(path_in(dir, "episodes.csv", path, sizeof path), episodes_header, S.done,
+                       S.done > 0, &prefix) ||
+            csv_prefix(path_in(dir, "timing.csv", path, sizeof path), timing_header, S.done, 0,
+                       &tprefix)) {
             free(prefix);
             goto out;
         }

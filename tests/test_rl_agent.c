@@ -670,6 +670,14 @@ START_TEST(test_load_damaged) {
     write_bytes(bad, buf, n);
     load_fails(bad, NULL, "magic", "random");
     load_fails(tmp_path("missing.ddpg"), NULL, NULL, "missing");
+    /* a device or a huge (sparse) file is refused before it is read */
+    remove(bad);
+    ck_assert_int_eq(symlink("/dev/zero", bad), 0);
+    load_fails(bad, &c, "not a regular file", "device");
+    remove(bad);
+    write_bytes(bad, file, n);
+    ck_assert_int_eq(truncate(bad, (off_t)1 << 31), 0);
+    load_fails(bad, &c, "longer than any agent state", "huge");
     /* the original still loads */
     struct rl_ddpg *b = rl_ddpg_load(path, &c);
     ck_assert_msg(b != NULL, "%s", nn_errmsg());

@@ -316,6 +316,36 @@ START_TEST(no_episodes_yet) {
 }
 END_TEST
 
+/* Finite but extreme values: rewards 16 apart near 1e17 (a tick step below their precision),
+ * rewards or costs near ±DBL_MAX (a range that overflows). The report is written, in bounded
+ * time. */
+START_TEST(extreme_values_drawn) {
+    static const char *const rows[][2] = {
+        {"1e17,60,70,0.48", "100000000000000016,61,70,0.5"},
+        {"-1.0,60,70,-1.7e308", "-0.5,61,70,1.7e308"},
+        {"-1.7e308,60,70,0.48", "1.7e308,61,70,0.5"},
+    };
+    for (int i = 0; i < 3; i++) {
+        char dir[64], out[256], ep[1024];
+        temp_dir(dir);
+        snprintf(ep, sizeof ep,
+                 "%s0,%s,1,2,300,0,1,4,1,0,0.01,8 4 6,-1 5 5\n"
+                 "1,%s,1,2,300,0.5,1,4,1,0.1,0.01,6 4 6,-1 5 6\n",
+                 ep_head, rows[i][0], rows[i][1]);
+        char *ly = cat(ly_head, ly_rows);
+        make_run(dir, config_ok, ep, ly);
+        free(ly);
+        snprintf(out, sizeof out, "%s/r.html", dir);
+        ck_assert_msg(rl_report_write(dir, out) == 0, "case %d: %s", i, nn_errmsg());
+        char *html = slurp(out, NULL);
+        ck_assert_int_eq(count(html, "<circle class=\"pt"), 2);
+        ck_assert_ptr_nonnull(strstr(html, "</html>\n"));
+        free(html);
+        remove_tree(dir);
+    }
+}
+END_TEST
+
 START_TEST(command_result_and_errors) {
     char dir[64], out[256], text[4096];
     temp_dir(dir);
@@ -536,6 +566,7 @@ Suite *suite_rl_report(void) {
     tcase_add_test(tc, hostile_strings_escaped);
     tcase_add_test(tc, malformed_inputs_named);
     tcase_add_test(tc, no_episodes_yet);
+    tcase_add_test(tc, extreme_values_drawn);
     tcase_add_test(tc, command_result_and_errors);
     tcase_add_test(tc, crc32c_vectors);
     tcase_add_test(tc, tfevents_records_read_back);

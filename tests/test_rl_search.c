@@ -199,6 +199,103 @@ START_TEST(artefacts_exist_and_parse) {
 }
 END_TEST
 
+static void put(const char *dir, const char *name, const char *text, size_t len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "%s", path);
+    ck_assert_int_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+/* Resuming dir fails with both strings in the message. */
+static void resume_fails(const char *dir, const char *want1, const char *want2) {
+    struct rl_search_opts o;
+    struct rl_search_result res;
+    rl_search_defaults(&o);
+    o.episodes = 0; /* the run's own */
+    o.quiet = 1;
+    ck_assert_msg(rl_search_run(&o, dir, 1, &res) == -1, "resumed despite '%s'", want2);
+    ck_assert_msg(strstr(nn_errmsg(), want1) && strstr(nn_errmsg(), want2),
+                  "'%s' lacks '%s' / '%s'", nn_errmsg(), want1, want2);
+    rl_search_opts_free(&o);
+}
+
+/* A copy of a run file's text without the line starting with `key` (NULL: all of it). */
+static char *without(const char *text, const char *key) {
+    char *s = strdup(text);
+    if (!key) return s;
+    char *l = strstr(s, key);
+    ck_assert_ptr_nonnull(l);
+    char *nl = strchr(l, '\n');
+    memmove(l, nl + 1, strlen(nl + 1) + 1);
+    return s;
+}
+
+/* Damaged search.state, config.txt and logs of the finished run in dir (5 episodes) are
+ * errors naming the file and the line or key: an emptied or cut-short file neither restarts
+ * the run nor continues it with defaults, and a damaged log is not carried on. */
+static void damaged_run_files_named(const char *dir) {
+    char *state = slurp(dir, "search.state", NULL), *config = slurp(dir, "config.txt", NULL);
+    static const struct {
+        const char *file, *pre, *drop, *post, *want1, *want2;
+    } cases[] = {
+        {"search.state", "", "best_top1", "best_top1 = 1e300\n", "search.state:",
+         "bad best_top1 '1e300' (a number in [0, 100])"},
+        {"search.state", "", "best_episode", "best_episode = 5\n", "search.state",
+         "inconsistent state (episodes_done 5, best_episode 5"},
+        {"search.state", "", "agent", "agent = agent.4.state\n", "search.state",
+         "agent 'agent.4.state', but after 5 episodes it is agent.5.state"},
+        {"config.txt", "", "ratio", "", "config.txt", "no 'ratio' line"},
+        {"config.txt", "", "val_images", "", "config.txt", "no 'val_images' line"},
+        {"config.txt", "\n\nbogus\n", NULL, "", "config.txt:3:", "expected key = value"},
+        {"config.txt", "", "model", "model = nowhere.safetensors\n",
+         "config.txt: nowhere.safetensors", "No such file"},
+        {"timing.csv", "episode,t\n", "episode,", "", "timing.csv:1:",
+         "not the header a search writes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *orig = slurp(dir, cases[i].file, NULL), *body = without(orig, cases[i].drop);
+        char *text = malloc(strlen(cases[i].pre) + strlen(body) + strlen(cases[i].post) + 1);
+        strcat(strcat(strcpy(text, cases[i].pre), body), cases[i].post);
+        put(dir, cases[i].file, text, strlen(text));
+        resume_fails(dir, cases[i].want1, cases[i].want2);
+        put(dir, cases[i].file, orig, strlen(orig));
+        free(orig);
+        free(body);
+        free(text);
+    }
+    /* episode 0's row twice: episode 4's row would be dropped on resume */
+    char *log = slurp(dir, "episodes.csv", NULL), *row0 = strchr(log, '\n') + 1;
+    size_t n0 = (size_t)(strchr(row0, '\n') + 1 - row0), nl = strlen(log);
+    char *dup = malloc(nl + n0 + 1);
+    memcpy(dup, log, (size_t)(row0 - log) + n0);
+    strcpy(dup + (row0 - log) + n0, row0);
+    put(dir, "episodes.csv", dup, nl + n0);
+    resume_fails(dir, "episodes.csv:3:", "the row of episode 1 expected");
+    /* episode 1's row without its first field after the index */
+    memcpy(dup, log, nl + 1);
+    char *row1 = dup + (row0 - log) + n0, *f1 = strchr(row1, ',') + 1;
+    memmove(f1, strchr(f1, ',') + 1, strlen(strchr(f1, ',') + 1) + 1);
+    put(dir, "episodes.csv", dup, strlen(dup));
+    resume_fails(dir, "episodes.csv:3:", "11 columns, the header has 12");
+    put(dir, "episodes.csv", log, nl);
+    free(dup);
+    free(log);
+    /* an empty state, and a NUL byte (it would hide the rest of the file) */
+    put(dir, "search.state", "", 0);
+    resume_fails(dir, "search.state", "no 'episodes_done' line");
+    put(dir, "search.state", state, strlen(state));
+    char *nul = strdup(config);
+    *strchr(nul, '\n') = 0;
+    put(dir, "config.txt", nul, strlen(config));
+    resume_fails(dir, "config.txt:1:", "NUL byte");
+    put(dir, "config.txt", config, strlen(config));
+    free(nul);
+    free(state);
+    free(config);
+}
+
 START_TEST(resume_is_exact) {
     make_model();
     char a[300], b[300], c[300];
@@ -236,6 +333,7 @@ START_TEST(resume_is_exact) {
     ck_assert_str_eq(pa, pc);
     free(pa);
     free(pc);
+    damaged_run_files_named(a);
     /* a damaged state file is an error naming it */
     snprintf(path, sizeof path, "%s/search.state", c);
     f = fopen(path, "w");
