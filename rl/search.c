@@ -759,15 +759,18 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
     return 0;
 }
 
-/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log.
- * The header must be the one the search writes and data row i must be episode i's, with as
- * many columns: what is kept is what the search wrote, not a damaged file's lines. */
-static int csv_prefix(const char *path, const char *header, int rows, int strict, char **out) {
+/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log;
+ * *out NULL to start the log afresh: when it is missing and `optional`, or when no row is
+ * kept and it lacks even the header line. Otherwise the header must be the one the search
+ * writes and data row i must be episode i's, with as many columns: what is kept is what the
+ * search wrote, not a damaged file's lines. */
+static int csv_prefix(const char *path, const char *header, int rows, int optional,
+                      char **out) {
     uint8_t *data;
     size_t len;
     *out = NULL;
     if (nn_read_file(path, &data, &len, (size_t)1 << 30)) {
-        if (!strict) {
+        if (optional && access(path, F_OK)) {
             nn_err_clear();
             return 0;
         }
@@ -780,7 +783,7 @@ static int csv_prefix(const char *path, const char *header, int rows, int strict
     }
     if (lines < rows + 1) {
         free(data);
-        if (!strict) return 0;
+        if (rows == 0) return 0;
         return nn_err("%s: %d episode rows expected, the file has %d", path, rows,
                       lines > 0 ? lines - 1 : 0);
     }
@@ -943,9 +946,10 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
             rl_ddpg_free(S.agent);
             S.agent = ag;
         }
+        /* timing.csv (wall-clock times only) may be missing */
         if (csv_prefix(path_in(dir, "episodes.csv", path, sizeof path), episodes_header, S.done,
-                       S.done > 0, &prefix) ||
-            csv_prefix(path_in(dir, "timing.csv", path, sizeof path), timing_header, S.done, 0,
+                       S.done == 0, &prefix) ||
+            csv_prefix(path_in(dir, "timing.csv", path, sizeof path), timing_header, S.done, 1,
                        &tprefix)) {
             free(prefix);
             goto out;

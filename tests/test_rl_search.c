@@ -282,6 +282,12 @@ static void damaged_run_files_named(const char *dir) {
     put(dir, "episodes.csv", log, nl);
     free(dup);
     free(log);
+    /* timing.csv may be missing, not cut short */
+    char *timing = slurp(dir, "timing.csv", NULL);
+    put(dir, "timing.csv", timing, (size_t)(strchr(timing, '\n') + 1 - timing));
+    resume_fails(dir, "timing.csv", "5 episode rows expected, the file has 0");
+    put(dir, "timing.csv", timing, strlen(timing));
+    free(timing);
     /* an empty state, and a NUL byte (it would hide the rest of the file) */
     put(dir, "search.state", "", 0);
     resume_fails(dir, "search.state", "no 'episodes_done' line");
