@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -294,7 +295,13 @@ static void barrier_wait(struct barrier *b) {
         atomic_fetch_add_explicit(&b->gen, 1, memory_order_release);
         return;
     }
-    while (atomic_load_explicit(&b->gen, memory_order_acquire) == gen) cpu_relax();
+    /* Spin a little, then yield: when the machine has more runnable threads than cores, the
+     * thread everyone waits for may be off the core, and pure spinning would hold the core
+     * it needs for a whole time slice. */
+    for (unsigned spin = 0; atomic_load_explicit(&b->gen, memory_order_acquire) == gen; spin++) {
+        if (spin < 4096) cpu_relax();
+        else sched_yield();
+    }
 }
 
 struct job {

@@ -1,6 +1,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,6 +75,7 @@ static void *worker_main(void *p) {
                     pthread_mutex_unlock(&P.mu);
                     break;
                 }
+                sched_yield(); /* a core to spare goes to whoever is runnable */
             }
             cpu_relax();
         }
@@ -210,6 +212,7 @@ static void run_owned(nn_pool_fn fn, void *arg, int nth, int size) {
                 pthread_mutex_unlock(&P.mu);
                 break;
             }
+            sched_yield();
         }
         cpu_relax();
     }
