@@ -702,16 +702,13 @@ static int get_cfg(struct rbuf *r, struct rl_ddpg_cfg *c) {
     return 0;
 }
 
-/* The first field where the file's configuration f differs from the expected e, by value. */
-static int cfg_compare(const char *path, const struct rl_ddpg_cfg *f, const struct rl_ddpg_cfg *e) {
+int rl_ddpg_cfg_diff(const struct rl_ddpg_cfg *f, const struct rl_ddpg_cfg *e, char *buf,
+                     size_t n) {
 #define CMP_INT(x)                                                                                 \
-    if (f->x != e->x)                                                                              \
-        return nn_err("%s: configuration field " #x " is %d in the file, %d expected", path, f->x, \
-                      e->x);
+    if (f->x != e->x) return snprintf(buf, n, #x " is %d in the file, %d expected", f->x, e->x), 1;
 #define CMP_FLT(x)                                                                                 \
     if (memcmp(&f->x, &e->x, sizeof(float)))                                                       \
-        return nn_err("%s: configuration field " #x " is %.9g in the file, %.9g expected", path,   \
-                      f->x, e->x);
+        return snprintf(buf, n, #x " is %.9g in the file, %.9g expected", f->x, e->x), 1;
     CMP_INT(state_dim)
     CMP_INT(hidden1)
     CMP_INT(hidden2)
@@ -728,8 +725,18 @@ static int cfg_compare(const char *path, const struct rl_ddpg_cfg *f, const stru
 #undef CMP_INT
 #undef CMP_FLT
     if (f->seed != e->seed)
-        return nn_err("%s: configuration field seed is %llu in the file, %llu expected", path,
-                      (unsigned long long)f->seed, (unsigned long long)e->seed);
+        return snprintf(buf, n, "seed is %llu in the file, %llu expected",
+                        (unsigned long long)f->seed, (unsigned long long)e->seed),
+               1;
+    if (n) *buf = 0;
+    return 0;
+}
+
+/* The first field where the file's configuration f differs from the expected e, by value. */
+static int cfg_compare(const char *path, const struct rl_ddpg_cfg *f, const struct rl_ddpg_cfg *e) {
+    char what[160];
+    if (rl_ddpg_cfg_diff(f, e, what, sizeof what))
+        return nn_err("%s: configuration field %s", path, what);
     return 0;
 }
 

@@ -26,6 +26,7 @@
 #ifndef HAQ_RL_DDPG_H
 #define HAQ_RL_DDPG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct rl_ddpg_cfg {
@@ -80,5 +81,9 @@ int rl_ddpg_update(struct rl_ddpg *a, float *critic_loss, float *actor_loss);
  * any mismatch or damage. Return 0 or −1 (nn_err). */
 int rl_ddpg_save(const struct rl_ddpg *a, const char *path);
 struct rl_ddpg *rl_ddpg_load(const char *path, const struct rl_ddpg_cfg *cfg);
+/* 1 when configurations f (a file's) and e (expected) differ, with the first differing field
+ * described in buf ("hidden1 is 300 in the file, 400 expected"); 0 when equal. */
+int rl_ddpg_cfg_diff(const struct rl_ddpg_cfg *f, const struct rl_ddpg_cfg *e, char *buf,
+                     size_t n);
 
 #endif

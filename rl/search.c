@@ -666,10 +666,13 @@ static const char *const cfg_required[] = {
     "cost_target", "cost_min",    "train_images", "val_images",  NULL};
 _Static_assert(sizeof cfg_required / sizeof *cfg_required <= 64, "cfg_ctx.seen");
 
+#define FACTS_MAX 16
 struct cfg_ctx {
     struct rl_search_opts *o;
     const char *path;
-    uint64_t seen; /* bit i: cfg_required[i] was read */
+    uint64_t seen;              /* bit i: cfg_required[i] was read */
+    char fact[FACTS_MAX][64];   /* the value of facts[i] as written, "" when absent */
+    int fact_line[FACTS_MAX];
 };
 
 /* The facts config.txt carries besides the options. */
@@ -677,6 +680,7 @@ static const char *const facts[] = {"arch",      "width",       "classes", "inpu
                                     "layers",    "steps",       "state_dim", "fp_top1",
                                     "cost_8bit", "cost_target", "cost_min", "train_images",
                                     "val_images", "agent_hidden", "memory_used", NULL};
+_Static_assert(sizeof facts / sizeof *facts <= FACTS_MAX + 1, "cfg_ctx.fact");
 
 static int cfg_line(void *ctx, const char *k, const char *v, int line) {
     struct cfg_ctx *c = ctx;
@@ -686,7 +690,11 @@ static int cfg_line(void *ctx, const char *k, const char *v, int line) {
     if (r < 0) return nn_err("%s:%d: %s", c->path, line, nn_errmsg());
     if (r > 0) return 0;
     for (int i = 0; facts[i]; i++)
-        if (!strcmp(k, facts[i])) return 0;
+        if (!strcmp(k, facts[i])) {
+            snprintf(c->fact[i], sizeof c->fact[i], "%s", v);
+            c->fact_line[i] = line;
+            return 0;
+        }
     return nn_err("%s:%d: unknown key '%s'", c->path, line, k);
 }
 
@@ -764,18 +772,58 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
  * kept and it lacks even the header line. Otherwise the header must be the one the search
  * writes and data row i must be episode i's, with as many columns: what is kept is what the
  * search wrote, not a damaged file's lines. */
+/* No row a search writes comes near this (two bit lists of a few hundred layers). */
+#define CSV_ROW_MAX 65536
+
+/* The bytes of a regular file up to and including its `lines`-th newline, or all of it when it
+ * has fewer; a line longer than CSV_ROW_MAX is an error, so a huge file is not read whole. */
+static int read_lines(const char *path, size_t lines, uint8_t **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return nn_err("%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return nn_err("%s: not a regular file", path);
+    }
+    size_t cap = 1 << 14, n = 0, seen = 0, at = 0; /* at: where the current line began */
+    uint8_t *buf = malloc(cap);
+    int c = 0;
+    while (buf && seen < lines && (c = getc(f)) != EOF) {
+        if (n - at == CSV_ROW_MAX) {
+            free(buf);
+            fclose(f);
+            return nn_err("%s:%zu: a line longer than %d bytes", path, seen + 1, CSV_ROW_MAX);
+        }
+        if (n == cap) {
+            uint8_t *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+            if (!buf) break;
+        }
+        buf[n++] = (uint8_t)c;
+        if (c == '\n') seen++, at = n;
+    }
+    int bad = buf && ferror(f);
+    fclose(f);
+    if (!buf) return nn_err("%s: out of memory", path);
+    if (bad) {
+        free(buf);
+        return nn_err("%s: read error", path);
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
 static int csv_prefix(const char *path, const char *header, int rows, int optional,
                       char **out) {
     uint8_t *data;
     size_t len;
     *out = NULL;
-    if (nn_read_file(path, &data, &len, (size_t)1 << 30)) {
-        if (optional && access(path, F_OK)) {
-            nn_err_clear();
-            return 0;
-        }
-        return -1;
-    }
+    if (optional && access(path, F_OK)) return 0;
+    if (read_lines(path, (size_t)rows + 1, &data, &len)) return -1;
     size_t i = 0;
     int lines = 0;
     while (i < len && lines < rows + 1) {
@@ -833,6 +881,41 @@ static const char episodes_header[] =
     "a_bits\n";
 static const char timing_header[] = "episode,t_finetune,t_eval,t_agent,t_hw\n";
 
+/* The facts of the run as config.txt holds them ("key = value" lines). */
+static void facts_text(const struct search *S, char *buf, size_t n) {
+    const struct rl_env *e = &S->env;
+    snprintf(buf, n,
+             "arch = %s\nwidth = %g\nclasses = %d\ninput = %d\nlayers = %d\nsteps = %d\n"
+             "state_dim = %d\nfp_top1 = %.4f\ncost_8bit = %.9g\ncost_target = %.9g\n"
+             "cost_min = %.9g\ntrain_images = %zu\nval_images = %zu\n",
+             S->cfg.arch, (double)S->cfg.width, S->cfg.classes, S->cfg.input, e->n_layers,
+             e->steps, e->state_dim, S->fp_top1, e->ref_cost, e->target, e->min_cost,
+             S->sub.n_train, S->sub.n_val);
+}
+
+/* On resume: the model, data and hardware named by config.txt must still give the facts it
+ * recorded, or the episodes to come would not continue the same search (a model file replaced
+ * under the same name, a data folder with other images). The float top-1 is left out: it is
+ * re-measured, and another thread count may move it by an image. */
+static int check_facts(const struct search *S, const struct cfg_ctx *c) {
+    char now_facts[1024];
+    facts_text(S, now_facts, sizeof now_facts);
+    for (char *l = now_facts, *nl; *l; l = nl + 1) {
+        nl = strchr(l, '\n');
+        *nl = 0;
+        char *eq = strstr(l, " = ");
+        *eq = 0;
+        const char *v = eq + 3;
+        if (!strcmp(l, "fp_top1")) continue;
+        for (int i = 0; facts[i]; i++)
+            if (!strcmp(l, facts[i]) && strcmp(c->fact[i], v))
+                return nn_err("%s:%d: the run was made with %s = %s; its model, data and "
+                              "hardware now give %s",
+                              c->path, c->fact_line[i], l, c->fact[i], v);
+    }
+    return 0;
+}
+
 static int write_config(struct search *S) {
     size_t cap = 1 << 16;
     char *buf = malloc(cap), path[4096];
@@ -840,15 +923,8 @@ static int write_config(struct search *S) {
     int rc = rl_search_write_opts(S->o, buf, cap);
     if (!rc) {
         size_t n = strlen(buf);
-        const struct rl_env *e = &S->env;
-        snprintf(buf + n, cap - n,
-                 "# facts of the run (not options)\narch = %s\nwidth = %g\nclasses = %d\n"
-                 "input = %d\nlayers = %d\nsteps = %d\nstate_dim = %d\nfp_top1 = %.4f\n"
-                 "cost_8bit = %.9g\ncost_target = %.9g\ncost_min = %.9g\ntrain_images = %zu\n"
-                 "val_images = %zu\n",
-                 S->cfg.arch, (double)S->cfg.width, S->cfg.classes, S->cfg.input, e->n_layers,
-                 e->steps, e->state_dim, S->fp_top1, e->ref_cost, e->target, e->min_cost,
-                 S->sub.n_train, S->sub.n_val);
+        n += (size_t)snprintf(buf + n, cap - n, "# facts of the run (not options)\n");
+        facts_text(S, buf + n, cap - n);
         rc = nn_write_file_atomic(path_in(S->dir, "config.txt", path, sizeof path), buf,
                                   strlen(buf));
     }
@@ -879,17 +955,23 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
     memset(res, 0, sizeof *res);
     S.o = o;
     S.dir = dir;
-    char path[4096];
+    char path[4096], cfgpath[4096];
     int rc = -1;
     int extend = o->episodes;
+    struct cfg_ctx cfgc;
+    memset(&cfgc, 0, sizeof cfgc);
     if (resume) {
-        struct cfg_ctx c = {o, path_in(dir, "config.txt", path, sizeof path), 0};
-        if (access(path, R_OK)) return nn_err("%s: no search to resume (%s)", path, strerror(errno));
+        struct cfg_ctx *c = &cfgc;
+        c->o = o;
+        c->path = path_in(dir, "config.txt", cfgpath, sizeof cfgpath);
+        if (access(c->path, R_OK))
+            return nn_err("%s: no search to resume (%s)", c->path, strerror(errno));
         int asked = o->episodes; /* --episodes with --resume extends the run */
-        if (read_kv(path, cfg_line, &c)) return -1;
+        if (read_kv(c->path, cfg_line, c)) return -1;
         for (int i = 0; cfg_required[i]; i++)
-            if (!(c.seen & (uint64_t)1 << i))
-                return nn_err("%s: no '%s' line (cut short or damaged)", path, cfg_required[i]);
+            if (!(c->seen & (uint64_t)1 << i))
+                return nn_err("%s: no '%s' line (cut short or damaged)", c->path,
+                              cfg_required[i]);
         if (asked > o->episodes) o->episodes = asked;
         extend = o->episodes;
     } else {
@@ -905,6 +987,7 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
         goto out;
     }
     if (fp_accuracy(&S)) goto out;
+    if (resume && check_facts(&S, &cfgc)) goto out;
     S.best_episode = -1;
     S.best_reward = -INFINITY;
     char *prefix = NULL, *tprefix = NULL;
@@ -940,9 +1023,20 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
         if (S.agent && S.done > 0) {
             char name[64];
             snprintf(name, sizeof name, "agent.%d.state", S.done);
-            struct rl_ddpg *ag = rl_ddpg_load(path_in(dir, name, path, sizeof path),
-                                              rl_ddpg_config(S.agent));
+            /* the agent's options come from config.txt: a difference means one of the two
+             * files was changed or damaged, and the message names both */
+            struct rl_ddpg *ag = rl_ddpg_load(path_in(dir, name, path, sizeof path), NULL);
             if (!ag) goto out;
+            char what[160];
+            if (rl_ddpg_cfg_diff(rl_ddpg_config(ag), rl_ddpg_config(S.agent), what,
+                                 sizeof what)) {
+                char cpath[4096];
+                nn_err("%s: the agent options in %s do not match it: %s (one of the two files "
+                       "was changed or damaged)",
+                       path, path_in(dir, "config.txt", cpath, sizeof cpath), what);
+                rl_ddpg_free(ag);
+                goto out;
+            }
             rl_ddpg_free(S.agent);
             S.agent = ag;
         }

@@ -251,6 +251,13 @@ static void damaged_run_files_named(const char *dir) {
         {"config.txt", "\n\nbogus\n", NULL, "", "config.txt:3:", "expected key = value"},
         {"config.txt", "", "model", "model = nowhere.safetensors\n",
          "config.txt: nowhere.safetensors", "No such file"},
+        /* a fact the model, data and hardware no longer give (another file under the name) */
+        {"config.txt", "", "cost_8bit", "cost_8bit = 1\n", "config.txt:",
+         "the run was made with cost_8bit = 1; its model, data and hardware now give"},
+        {"config.txt", "", "layers", "layers = 54\n", "config.txt:", "with layers = 54"},
+        /* an agent option changed: config.txt and the agent file disagree, both named */
+        {"config.txt", "", "seed = ", "seed = 99\n", "config.txt do not match it",
+         "agent.5.state: the agent options in"},
         {"timing.csv", "episode,t\n", "episode,", "", "timing.csv:1:",
          "not the header a search writes"},
     };
@@ -279,6 +286,20 @@ static void damaged_run_files_named(const char *dir) {
     memmove(f1, strchr(f1, ',') + 1, strlen(strchr(f1, ',') + 1) + 1);
     put(dir, "episodes.csv", dup, strlen(dup));
     resume_fails(dir, "episodes.csv:3:", "11 columns, the header has 12");
+    /* a log that is a device, not a file: refused at once, not read until memory runs out */
+    char lpath[4096];
+    snprintf(lpath, sizeof lpath, "%s/episodes.csv", dir);
+    ck_assert_int_eq(unlink(lpath), 0);
+    ck_assert_int_eq(symlink("/dev/zero", lpath), 0);
+    resume_fails(dir, "episodes.csv", "not a regular file");
+    ck_assert_int_eq(unlink(lpath), 0);
+    /* a row without an end within the bound */
+    char *longrow = malloc(nl + 200000);
+    memcpy(longrow, log, (size_t)(row0 - log));
+    memset(longrow + (row0 - log), '7', 200000);
+    put(dir, "episodes.csv", longrow, (size_t)(row0 - log) + 200000);
+    resume_fails(dir, "episodes.csv", "a line longer than");
+    free(longrow);
     put(dir, "episodes.csv", log, nl);
     free(dup);
     free(log);
