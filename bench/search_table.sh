@@ -20,6 +20,9 @@
 #   SIGMA_DECAY [0.96] (the release's 0.99 anneals over 600 episodes, 0.96 over about 80)
 #   WARMUP [20]  SPLIT [--val-size 400 --train-size 600]  SEARCH_ARGS []  FT_EPOCHS [2]
 #   FT_LR [0.01]  FT_ARGS []  (e.g. split flags for a train-only subset)  BATCH [64]
+#   FT_SEEDS [the search seed] (final fine-tune seeds: each policy is fine-tuned once per seed
+#   and its top-1 is the mean, which shrinks the fine-tune's own seed-to-seed spread; a rerun
+#   with more seeds reuses the searches and fine-tunes already done)
 set -eu
 HAQ=${HAQ:-build/haq}
 OUT=${OUT:-runs/search_table}
@@ -48,6 +51,7 @@ FT_EPOCHS=${FT_EPOCHS:-2}
 FT_LR=${FT_LR:-0.01}
 FT_ARGS=${FT_ARGS:-}
 BATCH=${BATCH:-64}
+FT_SEEDS=${FT_SEEDS:-}
 
 mkdir -p "$OUT"
 log() { echo "[search_table $(date +%H:%M:%S)] $*" >&2; }
@@ -74,12 +78,28 @@ finetune() { # dir policy seed hw
             --lr "$FT_LR" --batch "$BATCH" --seed "$3" $FT_ARGS --out "$1/ft.safetensors" \
             > "$1/ft.txt"
     fi
-    "$HAQ" eval --model "$1/ft.safetensors" --data "$DATA" --hw "$4" > "$1/eval.txt"
+    [ -f "$1/eval.txt" ] && [ "$1/eval.txt" -nt "$1/ft.safetensors" ] ||
+        "$HAQ" eval --model "$1/ft.safetensors" --data "$DATA" --hw "$4" > "$1/eval.txt"
     echo "$(val "$1/eval.txt" top1) $(val "$1/eval.txt" latency_ms) $(val "$1/eval.txt" cost_ratio)"
 }
 
+# the mean top-1 of a policy over the final fine-tune seeds; prints "top1 cost runs"
+# (the run of seed f in dir_of f: the search seed's own in the search's directory)
+ft_mean() { # policy hw search-seed dir-prefix...
+    pol=$1 hw=$2 s=$3 pre=$4
+    sum=0 n=0 cost=NaN
+    for f in ${FT_SEEDS:-$s}; do
+        if [ "$pre" = uniform ]; then d="$U/s$f"; elif [ "$f" = "$s" ]; then d="$D"; else d="$D/ft_s$f"; fi
+        mkdir -p "$d"
+        set -- $(finetune "$d" "$pol" "$f" "$hw")
+        sum=$(awk -v a="$sum" -v b="$1" 'BEGIN {printf "%.6f", a + b}')
+        n=$((n + 1)) cost=$3
+    done
+    echo "$(awk -v a="$sum" -v n="$n" 'BEGIN {printf "%.2f", a / n}') $cost $n"
+}
+
 CSV="$OUT/table.csv"
-echo "hw,ratio,seed,uniform_bits,uniform_cost,uniform_top1,haq_cost,haq_top1,delta,haq_search_top1,random_best_top1" > "$CSV"
+echo "hw,ratio,seed,uniform_bits,uniform_cost,uniform_top1,haq_cost,haq_top1,delta,haq_search_top1,random_best_top1,ft_runs" > "$CSV"
 for hw in $HWS; do
     ratio=$(ratio_for "$hw")
     U="$OUT/uniform_$hw"
@@ -117,23 +137,22 @@ for hw in $HWS; do
                 --ratio "$hratio" --episodes "$EPISODES" --seed "$seed" $SPLIT --batch "$BATCH" \
                 $FILL $SEARCH_ARGS --out "$R" > "$R.txt"
         fi
-        mkdir -p "$U/s$seed"
-        set -- $(finetune "$U/s$seed" "$U/best.policy" "$seed" "$hw")
-        ut=$1 uc=$3
-        set -- $(finetune "$D" "$D/best.policy" "$seed" "$hw")
-        ht=$1 hc=$3
+        set -- $(ft_mean "$U/best.policy" "$hw" "$seed" uniform)
+        ut=$1 uc=$2
+        set -- $(ft_mean "$D/best.policy" "$hw" "$seed" haq)
+        ht=$1 hc=$2 nft=$3
         delta=$(awk -v a="$ht" -v b="$ut" 'BEGIN {printf "%+.2f", a - b}')
         rbest=NaN
         [ -f "$R.txt" ] && rbest=$(val "$R.txt" best_top1)
-        echo "$hw,$hratio,$seed,$UB,$uc,$ut,$hc,$ht,$delta,$(val "$D.txt" best_top1),$rbest" >> "$CSV"
-        log "$hw seed $seed: uniform $UB top1 $ut (cost $uc), HAQ top1 $ht (cost $hc), $delta"
+        echo "$hw,$hratio,$seed,$UB,$uc,$ut,$hc,$ht,$delta,$(val "$D.txt" best_top1),$rbest,$nft" >> "$CSV"
+        log "$hw seed $seed: uniform $UB top1 $ut (cost $uc), HAQ top1 $ht (cost $hc), $delta ($nft fine-tunes each)"
     done
 done
 
 # the tables
 {
     echo "Float top-1 $FP_TOP1 % ($ARCH width $WIDTH, $INPUT px, $DATA); latency budget: ratio x all-8/8 (MATCH=1: the uniform policy's cost);"
-    echo "$EPISODES episodes (warm-up $WARMUP), final fine-tune $FT_EPOCHS epochs at lr $FT_LR (cosine)."
+    echo "$EPISODES episodes (warm-up $WARMUP), final fine-tune $FT_EPOCHS epochs at lr $FT_LR (cosine); top-1 the mean over fine-tune seeds ${FT_SEEDS:-= the search seed}."
     echo
     echo "| hardware | ratio | seed | uniform W/A | uniform cost | uniform top-1 | HAQ cost | HAQ top-1 | HAQ − uniform | search best (HAQ) | search best (random) |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
