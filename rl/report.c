@@ -411,18 +411,25 @@ static const char *const ep_cols[E_N] = {
     "energy_mj", "size_bytes", "sigma", "best",    "w_bits",     "a_bits",
     "t_finetune", "t_eval",    "t_agent", "t_hw"};
 
+/* Room for row n of an array of at most max rows, or NULL (nn_err names the file and line). */
+static void *next_row(void **arr, int *cap, int n, int max, size_t item, const char *what,
+                      const char *path, int line) {
+    if (n >= max) {
+        nn_err("%s:%d: more than %d %s", path, line, max, what);
+        return NULL;
+    }
+    if (grow(arr, cap, n + 1, item)) {
+        nn_err("%s: out of memory", path);
+        return NULL;
+    }
+    return (char *)*arr + (size_t)n * item;
+}
+
 static int episode_row(void *ctx, const struct csv *c, const int *idx, const char *path) {
     struct run *r = ((struct load *)ctx)->r;
-    int *cap = &((struct load *)ctx)->cap;
-    if (r->nep >= MAX_ROWS) {
-        nn_err("%s:%d: more than %d episodes", path, c->line, MAX_ROWS);
-        return -1;
-    }
-    if (grow((void **)&r->ep, cap, r->nep + 1, sizeof *r->ep)) {
-        nn_err("%s: out of memory", path);
-        return -1;
-    }
-    struct episode *e = &r->ep[r->nep];
+    struct episode *e = next_row((void **)&r->ep, &((struct load *)ctx)->cap, r->nep, MAX_ROWS,
+                                 sizeof *r->ep, "episodes", path, c->line);
+    if (!e) return -1;
     double *num[E_N] = {NULL,     &e->reward, &e->top1,    &e->fp_top1, &e->cost, &e->lat,
                         &e->en,   &e->size,   &e->sigma,   NULL,        NULL,     NULL,
                         &e->t_ft, &e->t_eval, &e->t_agent, &e->t_hw};
@@ -500,16 +507,9 @@ static const char *const ly_cols[L_N] = {
 
 static int layer_row(void *ctx, const struct csv *c, const int *idx, const char *path) {
     struct run *r = ((struct load *)ctx)->r;
-    int *cap = &((struct load *)ctx)->cap;
-    if (r->nly >= MAX_BITS) {
-        nn_err("%s:%d: more than %d layers", path, c->line, MAX_BITS);
-        return -1;
-    }
-    if (grow((void **)&r->ly, cap, r->nly + 1, sizeof *r->ly)) {
-        nn_err("%s: out of memory", path);
-        return -1;
-    }
-    struct layer *l = &r->ly[r->nly];
+    struct layer *l = next_row((void **)&r->ly, &((struct load *)ctx)->cap, r->nly, MAX_BITS,
+                               sizeof *r->ly, "layers", path, c->line);
+    if (!l) return -1;
     memset(l, 0, sizeof *l);
     const char *type = trim(c->f[idx[L_TYPE]]);
     l->type = -1;
