@@ -11,18 +11,18 @@
 #   HAQ [build/haq]  OUT [runs/search_table]  DATA [synthetic:classes=10,size=32,train=5000,
 #   val=1000]  ARCH [mobilenet_v2]  WIDTH [0.35]  INPUT [32]  CLASSES [10]  FP_EPOCHS [12]
 #   FP_LR [0.05]  FP_ARGS []  (extra train flags, e.g. --val-size 2000 --train-size 12000)
-#   HWS [bitfusion-edge bismo-edge bismo-cloud]  SEEDS [1 2 3]  RATIO [0.6]  EPISODES [80]
+#   HWS [bitfusion-edge bismo-edge bismo-cloud]  SEEDS [1 2 3]  RATIO [0.6]  EPISODES [150]
 #   RATIO_BITFUSION [0.8] (BitFusion's depthwise latency barely falls with bits: all-2-bit
 #   small MobileNetV2s cost 0.60-0.67 of 8/8 there, so 0.6 leaves no room)  RANDOM_SEEDS [first
 #   seed] (random search beside HAQ)
 #   MATCH [1] (HAQ searches under the uniform policy's own cost, not under the ratio: the
 #   comparison is then at equal cost)  FILL [--fill] (spend the wall's slack; empty: off)
-#   SIGMA_DECAY [0.96] (the release's 0.99 anneals over 600 episodes, 0.96 over about 80)
-#   WARMUP [20]  SPLIT [--val-size 400 --train-size 600]  SEARCH_ARGS []  FT_EPOCHS [2]
+#   SIGMA_DECAY [0.98] (the release's 0.99 anneals over 600 episodes, 0.98 over about 150)
+#   WARMUP [20]  SPLIT [--val-size 1000 --train-size 600]  SEARCH_ARGS []  FT_EPOCHS [2]
 #   FT_LR [0.01]  FT_ARGS []  (e.g. split flags for a train-only subset)  BATCH [64]
-#   FT_SEEDS [the search seed] (final fine-tune seeds: each policy is fine-tuned once per seed
-#   and its top-1 is the mean, which shrinks the fine-tune's own seed-to-seed spread; a rerun
-#   with more seeds reuses the searches and fine-tunes already done)
+#   FT_SEEDS [1 2 3] (final fine-tune seeds, empty for the search seed alone: each policy is
+#   fine-tuned once per seed and its top-1 is the mean, which shrinks the fine-tune's own
+#   seed-to-seed spread; a rerun with more seeds reuses the searches and fine-tunes done)
 set -eu
 HAQ=${HAQ:-build/haq}
 OUT=${OUT:-runs/search_table}
@@ -40,18 +40,18 @@ RATIO=${RATIO:-0.6}
 RATIO_BITFUSION=${RATIO_BITFUSION:-0.8}
 RANDOM_SEEDS=${RANDOM_SEEDS:-$(echo "$SEEDS" | awk '{print $1}')}
 ratio_for() { case $1 in bitfusion-*) echo "$RATIO_BITFUSION" ;; *) echo "$RATIO" ;; esac; }
-EPISODES=${EPISODES:-80}
+EPISODES=${EPISODES:-150}
 MATCH=${MATCH:-1}
 FILL=${FILL---fill}
 WARMUP=${WARMUP:-20}
-SPLIT=${SPLIT:---val-size 400 --train-size 600}
+SPLIT=${SPLIT:---val-size 1000 --train-size 600}
 SEARCH_ARGS=${SEARCH_ARGS:-}
-SIGMA_DECAY=${SIGMA_DECAY:-0.96}
+SIGMA_DECAY=${SIGMA_DECAY:-0.98}
 FT_EPOCHS=${FT_EPOCHS:-2}
 FT_LR=${FT_LR:-0.01}
 FT_ARGS=${FT_ARGS:-}
 BATCH=${BATCH:-64}
-FT_SEEDS=${FT_SEEDS:-}
+FT_SEEDS=${FT_SEEDS-1 2 3}
 
 mkdir -p "$OUT"
 log() { echo "[search_table $(date +%H:%M:%S)] $*" >&2; }

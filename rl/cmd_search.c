@@ -46,7 +46,7 @@ static const char usage[] =
     "  agent: --hidden H (300) --agent-batch B (64) --memory N (128 x steps) --lr-actor (1e-4)\n"
     "         --lr-critic (1e-3) --tau (0.01) --discount (1) --sigma0 (0.5) --sigma-decay (0.99)\n"
     "         --baseline-alpha (0.5); exploration sigma0 x decay^(episode - warm-up): 0.99\n"
-    "         anneals over the release's 600 episodes, 0.96 over about 80\n"
+    "         anneals over the release's 600 episodes, 0.98 over about 150, 0.96 over 80\n"
     "  --batch B           images per batch (default 64); --loader-threads N; --threads T\n"
     "  --quiet             no per-episode lines\n"
     "  --out DIR           the run directory (config.txt, episodes.csv, timing.csv, layers.csv,\n"
