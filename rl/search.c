@@ -767,11 +767,6 @@ static int state_line(void *ctx, const char *k, const char *v, int line) {
     return 0;
 }
 
-/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log;
- * *out NULL to start the log afresh: when it is missing and `optional`, or when no row is
- * kept and it lacks even the header line. Otherwise the header must be the one the search
- * writes and data row i must be episode i's, with as many columns: what is kept is what the
- * search wrote, not a damaged file's lines. */
 /* No row a search writes comes near this (two bit lists of a few hundred layers). */
 #define CSV_ROW_MAX 65536
 
@@ -817,6 +812,11 @@ static int read_lines(const char *path, size_t lines, uint8_t **data, size_t *le
     return 0;
 }
 
+/* The first `rows` lines after the header of a CSV log (and the header), for a resumed log;
+ * *out NULL to start the log afresh: when it is missing and `optional`, or when no row is
+ * kept and it lacks even the header line. Otherwise the header must be the one the search
+ * writes and data row i must be episode i's, with as many columns: what is kept is what the
+ * search wrote, not a damaged file's lines. */
 static int csv_prefix(const char *path, const char *header, int rows, int optional,
                       char **out) {
     uint8_t *data;
@@ -902,8 +902,10 @@ static int check_facts(const struct search *S, const struct cfg_ctx *c) {
     facts_text(S, now_facts, sizeof now_facts);
     for (char *l = now_facts, *nl; *l; l = nl + 1) {
         nl = strchr(l, '\n');
+        if (!nl) break;
         *nl = 0;
         char *eq = strstr(l, " = ");
+        if (!eq) continue;
         *eq = 0;
         const char *v = eq + 3;
         if (!strcmp(l, "fp_top1")) continue;
