@@ -56,7 +56,7 @@ static const char common_help[] =
     "                     accuracy on the held-out split (or on HAQ's search splits of the\n"
     "                     train split with --val-size, as haq train and haq eval)\n"
     "  --calib-batches N  linear: batches for the calibration pass (default 1, as HAQ)\n"
-    "  --w-thresh T       weight thresholds below 5 bits: kl (default), kl-release, max,\n"
+    "  --w-thresh T       weight thresholds below 5 bits: kl (default), kl-release, mse, max,\n"
     "                     percentile:P\n"
     "  --a-thresh T       activation ranges below 5 bits: the same choices\n"
     "  --per-channel      one weight threshold per output channel\n"

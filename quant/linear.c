@@ -1,6 +1,7 @@
 #include "linear.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,83 @@ static int kl_release(const float *x, size_t n, int bits, float mx, float *t) {
     return 0;
 }
 
+/* ∫₀ˣ (u − round(u/s)·s)² du for x ≥ 0: the cells below x's level k each hold s³/12 (the first,
+ * [0, s/2], half of that), and the partial cell (x − k·s)³/3 + (s/2)³/3 — k·s³/12 + (x − ks)³/3
+ * in all. */
+static double round_err_cum(double x, double s) {
+    double k = floor(x / s + 0.5), d = x - k * s;
+    return k * s * s * s / 12.0 + d * d * d / 3.0;
+}
+
+/* Squared error of a quantizer of step s = t/steps on [0, t] (clipping above t) over a density
+ * uniform on [a, b] holding cnt values. */
+static double bin_err(double a, double b, double cnt, double t, double s) {
+    double lo = a < t ? a : t, hi = b < t ? b : t, e = round_err_cum(hi, s) - round_err_cum(lo, s);
+    double ca = a > t ? a - t : 0.0, cb = b > t ? b - t : 0.0;
+    e += (cb * cb * cb - ca * ca * ca) / 3.0;
+    return cnt * e / (b - a);
+}
+
+/* The quantization error of threshold t: exactly over the values (n ≤ MSE_EXACT), else over
+ * the histogram h of nb bins on [0, mx] with a uniform density in each bin. */
+enum { MSE_EXACT = 2048, MSE_BINS = 2048, MSE_COARSE = 128, MSE_FINE = 64 };
+static double mse_err(const float *x, size_t n, const double *h, int nb, double mx, double t,
+                      int steps) {
+    double s = t / steps, e = 0;
+    if (!h) {
+        for (size_t i = 0; i < n; i++) {
+            double v = fabs((double)x[i]), q = v >= t ? t : nearbyint(v / s) * s;
+            e += (v - q) * (v - q);
+        }
+        return e;
+    }
+    double w = mx / nb;
+    for (int k = 0; k < nb; k++)
+        if (h[k] > 0) e += bin_err(k * w, (k + 1) * w, h[k], t, s);
+    return e;
+}
+
+static int mse_search(const float *x, size_t n, int steps, float mx, float *t) {
+    double *h = NULL;
+    int nb = 0;
+    if (n > MSE_EXACT) {
+        nb = MSE_BINS;
+        if (!(h = malloc((size_t)nb * sizeof(double))))
+            return nn_err("out of memory (MSE histogram)");
+        histogram(x, n, mx, nb, h, 1); /* exact zeros cost nothing at any threshold */
+    }
+    /* a coarse grid over (0, max], then a fine one around its best */
+    double best = INFINITY, bt = mx, step = (double)mx / MSE_COARSE;
+    for (int j = 1; j <= MSE_COARSE; j++) {
+        double c = j * step, e = mse_err(x, n, h, nb, mx, c, steps);
+        if (e < best) {
+            best = e;
+            bt = c;
+        }
+    }
+    double lo = bt - step, fine = 2.0 * step / MSE_FINE;
+    for (int j = 0; j <= MSE_FINE; j++) {
+        double c = lo + j * fine;
+        if (!(c > 0) || c > mx) continue;
+        double e = mse_err(x, n, h, nb, mx, c, steps);
+        if (e < best) {
+            best = e;
+            bt = c;
+        }
+    }
+    free(h);
+    *t = (float)bt;
+    if (*t > mx) *t = mx;
+    return 0;
+}
+
+int q_thresh_mse(const float *x, size_t n, int steps, float *t) {
+    float mx = n ? nn_absmax(x, n) : 0.0f;
+    *t = mx;
+    if (!(mx > 0.0f) || steps < 1) return 0;
+    return mse_search(x, n, steps, mx, t);
+}
+
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return x < y ? -1 : x > y;
@@ -171,6 +249,7 @@ int q_threshold(const float *x, size_t n, int bits, enum q_thresh_method m, doub
     case Q_THRESH_KL: return kl_classic(x, n, bits, mx, t);
     case Q_THRESH_KL_RELEASE: return kl_release(x, n, bits, mx, t);
     case Q_THRESH_PERCENTILE: return percentile(x, n, pct, t);
+    case Q_THRESH_MSE: return bits >= 2 ? mse_search(x, n, (1 << (bits - 1)) - 1, mx, t) : 0;
     case Q_THRESH_MAX: break;
     }
     return 0;
@@ -184,6 +263,7 @@ int q_thresh_parse(const char *s, enum q_thresh_method *m, double *pct) {
     if (!strcmp(s, "max")) *m = Q_THRESH_MAX;
     else if (!strcmp(s, "kl")) *m = Q_THRESH_KL;
     else if (!strcmp(s, "kl-release")) *m = Q_THRESH_KL_RELEASE;
+    else if (!strcmp(s, "mse")) *m = Q_THRESH_MSE;
     else if (!strncmp(s, "percentile:", 11)) {
         char *end;
         *pct = strtod(s + 11, &end);
@@ -191,7 +271,22 @@ int q_thresh_parse(const char *s, enum q_thresh_method *m, double *pct) {
             return nn_err("threshold '%s': the percentile must be in (0, 100]", s);
         *m = Q_THRESH_PERCENTILE;
     } else {
-        return nn_err("threshold '%s': expected max, kl, kl-release or percentile:P", s);
+        return nn_err("threshold '%s': expected max, kl, kl-release, mse or percentile:P", s);
     }
     return 0;
+}
+
+const char *q_thresh_name(enum q_thresh_method m, double pct, char *buf, size_t cap) {
+    switch (m) {
+    case Q_THRESH_MAX: return "max";
+    case Q_THRESH_KL: return "kl";
+    case Q_THRESH_KL_RELEASE: return "kl-release";
+    case Q_THRESH_MSE: return "mse";
+    case Q_THRESH_PERCENTILE: break;
+    }
+    for (int p = 15; p <= 17; p++) { /* the shortest text that reads back as pct */
+        snprintf(buf, cap, "percentile:%.*g", p, pct);
+        if (strtod(buf + 11, NULL) == pct) break;
+    }
+    return buf;
 }

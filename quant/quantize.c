@@ -192,7 +192,12 @@ int q_calibrate(struct nn_graph *g, struct nn_batches *b, int n_batches,
                 int kb = q->a_signed ? q->a_bits - 1 : q->a_bits;
                 if ((kb < 5 || !o->release_rule) && kb >= 1) {
                     float t;
-                    if ((rc = q_threshold(in->out, e, kb, o->a_method, o->pct, &t)) != 0) break;
+                    /* mse needs the quantizer's steps: 2^kb − 1 signed (a − 1 bits a side) or
+                     * not (a bits from 0) */
+                    rc = o->a_method == Q_THRESH_MSE
+                             ? q_thresh_mse(in->out, e, (1 << kb) - 1, &t)
+                             : q_threshold(in->out, e, kb, o->a_method, o->pct, &t);
+                    if (rc) break;
                     r = t < r ? t : r;
                 }
                 sum[i] += r < o->act_cap ? r : o->act_cap;

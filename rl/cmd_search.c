@@ -41,6 +41,8 @@ static const char usage[] =
     "  --fill              after the wall, spend the budget's slack on the cheapest one-bit\n"
     "                      raises (BitFusion: 3 -> 4 bits is nearly free where compute-bound)\n"
     "  --calib-batches N   calibration batches (default 1)\n"
+    "  --w-thresh T --a-thresh T  weight thresholds / activation ranges below 5 bits: kl\n"
+    "                      (default), kl-release, mse, max or percentile:P (haq quantize)\n"
     "  --kmeans-iters N    k-means iterations per episode (default 3); --per-channel;\n"
     "                      --act-cap R\n"
     "  agent: --hidden H (300) --agent-batch B (64) --memory N (128 x steps) --lr-actor (1e-4)\n"
@@ -55,12 +57,14 @@ static const char usage[] =
 enum { OPT_OUT = 5000, OPT_RESUME, OPT_NOHOLD, OPT_RTRAIN, OPT_PERCH, OPT_QUIET, OPT_FILL, OPT_KEY };
 
 static const char *const keys[] = {
-    "model",        "data",      "hw",        "metric",       "ratio",       "method",
-    "strategy",     "episodes",  "warmup",    "seed",         "val-size",    "train-size",
-    "split-seed",   "min-bit",   "max-bit",   "ft-epochs",    "ft-lr",       "ft-momentum",
-    "ft-wd",        "ft-decay",  "calib-batches", "kmeans-iters", "act-cap",  "hidden",
-    "agent-batch",  "memory",    "lr-actor",  "lr-critic",    "tau",         "discount",
-    "sigma0",       "sigma-decay", "baseline-alpha", "batch",   "loader-threads", NULL};
+    "model",         "data",           "hw",          "metric",      "ratio",
+    "method",        "strategy",       "episodes",    "warmup",      "seed",
+    "val-size",      "train-size",     "split-seed",  "min-bit",     "max-bit",
+    "ft-epochs",     "ft-lr",          "ft-momentum", "ft-wd",       "ft-decay",
+    "calib-batches", "kmeans-iters",   "act-cap",     "w-thresh",    "a-thresh",
+    "hidden",        "agent-batch",    "memory",      "lr-actor",    "lr-critic",
+    "tau",           "discount",       "sigma0",      "sigma-decay", "baseline-alpha",
+    "batch",         "loader-threads", NULL};
 
 int rl_cmd_search(int argc, char **argv) {
     struct option opts[64];

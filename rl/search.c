@@ -149,6 +149,8 @@ int rl_search_set(struct rl_search_opts *o, const char *k, const char *v) {
     if (!strcmp(k, "fill")) return num_i(k, v, 0, 1, &o->fill);
     if (!strcmp(k, "kmeans-iters")) return num_i(k, v, 0, 10000, &o->q.kmeans_iters);
     if (!strcmp(k, "per-channel")) return num_i(k, v, 0, 1, &o->q.per_channel);
+    if (!strcmp(k, "w-thresh")) return q_thresh_parse(v, &o->q.w_method, &o->q.pct) ? -1 : 1;
+    if (!strcmp(k, "a-thresh")) return q_thresh_parse(v, &o->q.a_method, &o->q.pct) ? -1 : 1;
     if (!strcmp(k, "act-cap")) {
         if (num_f(k, v, 0, 1e30, &o->q.act_cap) < 0) return -1;
         return 1;
@@ -204,6 +206,11 @@ int rl_search_write_opts(const struct rl_search_opts *o, char *buf, size_t cap) 
     PUT("reward = %s\nfill = %d\nkmeans-iters = %d\nper-channel = %d\n",
         o->reward_train ? "train" : "val", o->fill, o->q.kmeans_iters, o->q.per_channel);
     if (o->q.act_cap > 0 && isfinite(o->q.act_cap)) PUT("act-cap = %s\n", ftext(o->q.act_cap, f1));
+    if (o->env.method == Q_LINEAR) {
+        char b1[48], b2[48];
+        PUT("w-thresh = %s\na-thresh = %s\n", q_thresh_name(o->q.w_method, o->q.pct, b1, sizeof b1),
+            q_thresh_name(o->q.a_method, o->q.pct, b2, sizeof b2));
+    }
     if (o->hidden) PUT("hidden = %d\n", o->hidden);
     if (o->agent_batch) PUT("agent-batch = %d\n", o->agent_batch);
     if (o->memory) PUT("memory = %d\n", o->memory);

@@ -194,6 +194,79 @@ START_TEST(kl_threshold_brute_force) {
 }
 END_TEST
 
+/* Squared error of a quantizer with `steps` steps on [0, t] over |x|, as the fake quantizers
+ * round (half to even) and clip. */
+static double quant_sq_err(const float *x, int n, double t, int steps) {
+    double s = t / steps, e = 0;
+    for (int i = 0; i < n; i++) {
+        double v = fabs((double)x[i]), q = v >= t ? t : nearbyint(v / s) * s;
+        e += (v - q) * (v - q);
+    }
+    return e;
+}
+
+/* The least-squared-error threshold against a brute force over 4,000 thresholds, on the
+ * exact path (n ≤ 2,048) and the histogram path, for bodies with outliers, ReLU outputs and
+ * a sparse tail (most values tiny, a few large: where the KL rules clip hardest). */
+START_TEST(mse_threshold_brute_force) {
+    struct nn_rng r;
+    nn_rng_seed(&r, 9);
+    enum { N = 40000 };
+    static float x[N];
+    const int sizes[] = {500, 2048, N};
+    for (int dist = 0; dist < 3; dist++)
+        for (int si = 0; si < 3; si++) {
+            int n = sizes[si];
+            for (int i = 0; i < n; i++) {
+                double g = nn_rng_normal(&r);
+                x[i] = dist == 0 ? (float)(g * (i % 50 == 0 ? 6.0 : 1.0))
+                       : dist == 1
+                           ? (float)(g > 0 ? g : 0.0)
+                           : (float)(i % 40 == 0 ? 6.0 * nn_rng_uniform(&r) : 0.05 * fabs(g));
+            }
+            double mx = nn_absmax(x, (size_t)n);
+            for (int steps = 1; steps <= 15; steps = steps * 2 + 1) {
+                float t;
+                ck_assert_int_eq(q_thresh_mse(x, (size_t)n, steps, &t), 0);
+                ck_assert(t > 0 && t <= mx);
+                double best = INFINITY;
+                for (int j = 1; j <= 4000; j++) {
+                    double e = quant_sq_err(x, n, mx * j / 4000.0, steps);
+                    if (e < best) best = e;
+                }
+                double e = quant_sq_err(x, n, t, steps);
+                ck_assert_msg(e <= best * 1.01 + 1e-12,
+                              "dist %d n %d steps %d: t %g error %g, best %g", dist, n, steps,
+                              (double)t, e, best);
+                /* max itself is no better than the search's pick */
+                ck_assert(e <= quant_sq_err(x, n, mx, steps) * 1.0001 + 1e-12);
+            }
+        }
+    /* q_threshold's mse at b bits is the symmetric quantizer's 2^(b−1) − 1 steps */
+    float ta, tb;
+    ck_assert_int_eq(q_threshold(x, N, 4, Q_THRESH_MSE, 0, &ta), 0);
+    ck_assert_int_eq(q_thresh_mse(x, N, 7, &tb), 0);
+    ck_assert_float_eq(ta, tb);
+    /* a uniform body keeps nearly all of its range; zeros give 0 */
+    for (int i = 0; i < N; i++) x[i] = (float)nn_rng_uniform(&r);
+    ck_assert_int_eq(q_thresh_mse(x, N, 15, &ta), 0);
+    ck_assert(ta > 0.9f);
+    float zeros[4] = {0};
+    ck_assert_int_eq(q_thresh_mse(zeros, 4, 15, &ta), 0);
+    ck_assert_float_eq(ta, 0.0f);
+    /* the names read back */
+    enum q_thresh_method m;
+    double pct = 0;
+    char buf[48];
+    ck_assert_int_eq(q_thresh_parse("mse", &m, &pct), 0);
+    ck_assert_int_eq(m, Q_THRESH_MSE);
+    ck_assert_str_eq(q_thresh_name(Q_THRESH_MSE, 0, buf, sizeof buf), "mse");
+    ck_assert_str_eq(q_thresh_name(Q_THRESH_PERCENTILE, 99.9, buf, sizeof buf), "percentile:99.9");
+    ck_assert_int_eq(q_thresh_parse(buf, &m, &pct), 0);
+    ck_assert(m == Q_THRESH_PERCENTILE && pct == 99.9);
+}
+END_TEST
+
 /* k-means on tiny inputs reaches the optimum of an exhaustive search over contiguous
  * partitions (optimal 1-D clusters are intervals) in nearly every draw, never lands far
  * from it, and its objective never rises. */
@@ -449,6 +522,31 @@ START_TEST(calibration_and_checkpoint) {
     ck_assert_int_eq(nn_graph_forward(g, x, 8), 0);
     memcpy(q8, g->nodes[nn_graph_last(g)].out, sizeof q8);
     double e4 = tu_rel_err(q8, fp, 32, 1e-30);
+    /* mse ranges: the least-squared-error threshold of each input for its own quantizer, the
+     * signed residual input's 2^3 − 1 steps a side and a ReLU6 output's 2^4 − 1 */
+    {
+        int un = nn_graph_find_node(g, "features.3.conv.1.0");
+        const struct nn_node *uin = &g->nodes[g->nodes[un].in[0]];
+        size_t ns = (size_t)8 * pin->h * pin->w * pin->c, nu = (size_t)8 * uin->h * uin->w * uin->c;
+        float *xs = malloc(ns * sizeof(float)), *xu = malloc(nu * sizeof(float));
+        ck_assert(xs && xu);
+        g->quant_off = 1;
+        ck_assert_int_eq(nn_graph_forward(g, x, 8), 0);
+        g->quant_off = 0;
+        memcpy(xs, pin->out, ns * sizeof(float));
+        memcpy(xu, uin->out, nu * sizeof(float));
+        struct q_options om = o;
+        om.a_method = Q_THRESH_MSE;
+        ck_assert_int_eq(q_calibrate(g, &b, 1, &om), 0);
+        float ts, tu;
+        ck_assert_int_eq(q_thresh_mse(xs, ns, 7, &ts), 0);
+        ck_assert_int_eq(q_thresh_mse(xu, nu, 15, &tu), 0);
+        ck_assert_int_eq(nn_node_q(g, un)->a_signed, 0);
+        ck_assert_float_eq(nn_param_data(g, q->range)[0], ts);
+        ck_assert_float_eq(nn_param_data(g, nn_node_q(g, un)->range)[0], tu);
+        free(xs);
+        free(xu);
+    }
     /* between them W6A6 */
     struct q_policy p6;
     ck_assert_int_eq(q_policy_from_arg(&p6, "w6a6", g), 0);
@@ -856,6 +954,7 @@ Suite *suite_quant(void) {
     tcase_add_test(tc, activation_levels_and_bounds);
     tcase_add_test(tc, activation_gradients);
     tcase_add_test(tc, kl_threshold_brute_force);
+    tcase_add_test(tc, mse_threshold_brute_force);
     tcase_add_test(tc, kmeans_exhaustive);
     tcase_add_test(tc, kmeans_edge_cases_and_projection);
     tcase_add_test(tc, graph_qat_gradients);

@@ -381,6 +381,48 @@ START_TEST(resume_is_exact) {
 }
 END_TEST
 
+/* config.txt's options read back to the same options: every line through rl_search_set gives
+ * the same text again (the resume reads a run's options so), the quantizer's threshold rules
+ * among them. */
+START_TEST(options_round_trip) {
+    struct rl_search_opts a, b;
+    rl_search_defaults(&a);
+    const char *kv[][2] = {
+        {"model", "m.safetensors"}, {"data", "synthetic"},   {"hw", "bismo-cloud"},
+        {"ratio", "0.45"},          {"a-thresh", "mse"},     {"w-thresh", "percentile:99.9"},
+        {"ft-lr", "0.003"},         {"sigma-decay", "0.98"}, {"act-cap", "6"},
+        {"per-channel", "1"},       {"fill", "1"},           {"seed", "7"},
+        {"val-size", "100"},        {"train-size", "200"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        ck_assert_msg(rl_search_set(&a, kv[i][0], kv[i][1]) == 1, "%s: %s", kv[i][0], nn_errmsg());
+    ck_assert_int_eq(rl_search_set(&a, "a-thresh", "entropy"), -1);
+    ck_assert(strstr(nn_errmsg(), "entropy") != NULL);
+    static char t1[8192], t2[8192];
+    ck_assert_int_eq(rl_search_write_opts(&a, t1, sizeof t1) >= 0, 1);
+    ck_assert(strstr(t1, "a-thresh = mse\n") && strstr(t1, "w-thresh = percentile:99.9\n"));
+    rl_search_defaults(&b);
+    char *save = NULL;
+    static char copy[8192];
+    strcpy(copy, t1);
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strstr(line, " = ");
+        ck_assert_msg(eq != NULL, "%s", line);
+        *eq = 0;
+        ck_assert_msg(rl_search_set(&b, line, eq + 3) == 1, "%s: %s", line, nn_errmsg());
+    }
+    ck_assert_int_eq(rl_search_write_opts(&b, t2, sizeof t2) >= 0, 1);
+    ck_assert_str_eq(t1, t2);
+    ck_assert(b.q.a_method == Q_THRESH_MSE && b.q.w_method == Q_THRESH_PERCENTILE &&
+              b.q.pct == 99.9);
+    /* k-means has no thresholds to name */
+    ck_assert_int_eq(rl_search_set(&b, "method", "kmeans"), 1);
+    ck_assert_int_eq(rl_search_write_opts(&b, t2, sizeof t2) >= 0, 1);
+    ck_assert(strstr(t2, "thresh") == NULL);
+    rl_search_opts_free(&a);
+    rl_search_opts_free(&b);
+}
+END_TEST
+
 /* The one-policy baselines run one episode with a policy under the budget; uniform is the
  * largest uniform policy that fits. */
 START_TEST(baselines) {
@@ -435,6 +477,7 @@ Suite *suite_rl_search(void) {
     tcase_add_test(tc, artefacts_exist_and_parse);
     tcase_add_test(tc, resume_is_exact);
     tcase_add_test(tc, baselines);
+    tcase_add_test(tc, options_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }
