@@ -26,15 +26,6 @@
 
 /* ---- scratch directories ------------------------------------------------------------------- */
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 /* A fresh directory build/test_sets.XXXXXX (the tests run from the repository root). */
 static void scratch(char *dir, size_t cap) {
     snprintf(dir, cap, "build/test_sets.XXXXXX");
@@ -191,7 +182,7 @@ START_TEST(imagefolder_scan_and_decode) {
     s = open_ok(spec);
     ck_assert_uint_eq(s->count[DATA_TRAIN], 5);
     data_close(s);
-    rm_rf(root);
+    tu_rm_rf(root);
 }
 END_TEST
 
@@ -255,9 +246,9 @@ START_TEST(imagefolder_errors) {
                       nn_errmsg());
         data_loader_free(L);
         data_close(s);
-        rm_rf(broken);
+        tu_rm_rf(broken);
     }
-    rm_rf(root);
+    tu_rm_rf(root);
 }
 END_TEST
 
@@ -330,7 +321,7 @@ START_TEST(imagenet100_classes) {
     rmdir(p);
     snprintf(spec, sizeof spec, "imagenet100:%s", root);
     open_fails(spec, data_imagenet100[42]);
-    rm_rf(root);
+    tu_rm_rf(root);
 }
 END_TEST
 
@@ -488,7 +479,7 @@ START_TEST(fashion_mnist_fixture) {
     remove(p);
     open_fails(spec, "t10k-labels-idx1-ubyte(.gz): no such file");
     for (int i = 0; i < 4; i++) free(raw[i]);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 END_TEST
 
@@ -579,7 +570,7 @@ START_TEST(cifar10_fixture) {
     write_bytes(p, "a\nb\n", 4);
     put(dir, "cifar-10-batches-bin/data_batch_3.bin", TU_FIXTURE("cifar/data_batch_3.bin"), 0);
     open_fails(spec, "2 class names");
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 END_TEST
 
@@ -724,8 +715,8 @@ START_TEST(cache_round_trips) {
     ck_assert_int_ne(access(path, F_OK), 0);
     ck_assert_int_eq(leftovers(dir), 0);
     data_close(src);
-    rm_rf(root);
-    rm_rf(dir);
+    tu_rm_rf(root);
+    tu_rm_rf(dir);
 }
 END_TEST
 
@@ -867,7 +858,7 @@ START_TEST(cache_hostile_files) {
     open_fails(spec, "none.cache");
     free(b);
     free(orig);
-    rm_rf(dir);
+    tu_rm_rf(dir);
 }
 END_TEST
 
@@ -924,7 +915,7 @@ START_TEST(data_info_and_cache_commands) {
     ck_assert_int_eq(run_data(out, sizeof out, 8, a9), 2);
     char *a10[] = {"data", "info", "--data", "nonsense:x", NULL};
     ck_assert_int_eq(run_data(out, sizeof out, 4, a10), 1);
-    rm_rf(root);
+    tu_rm_rf(root);
 }
 END_TEST
 

@@ -470,10 +470,18 @@ START_TEST(baselines) {
 }
 END_TEST
 
+/* Each test's scratch directory (the model and every run in it) goes with the test. */
+static void remove_root(void) {
+    if (root[0]) tu_rm_rf(root);
+    root[0] = 0;
+    model_path[0] = 0;
+}
+
 Suite *suite_rl_search(void) {
     Suite *s = suite_create("rl_search");
     TCase *tc = tcase_create("rl_search");
     tcase_set_timeout(tc, 240);
+    tcase_add_checked_fixture(tc, NULL, remove_root);
     tcase_add_test(tc, artefacts_exist_and_parse);
     tcase_add_test(tc, resume_is_exact);
     tcase_add_test(tc, baselines);

@@ -2,12 +2,24 @@
 #ifndef HAQ_TESTS_TESTUTIL_H
 #define HAQ_TESTS_TESTUTIL_H
 
+#include <ftw.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nn/rng.h"
+
+static inline int tu_rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+/* Remove a scratch directory and everything under it (links not followed). */
+static inline void tu_rm_rf(const char *dir) { nftw(dir, tu_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* Uniform values in [lo, hi). */
 static inline void tu_fill(struct nn_rng *r, float *x, size_t n, float lo, float hi) {
