@@ -182,6 +182,21 @@ static double mse_err(const float *x, size_t n, const double *h, int nb, double 
     return e;
 }
 
+/* The thresholds base + j·step (j0 ≤ j ≤ j1) within (0, mx]: the least error and its threshold
+ * into *best and *bt when one beats *best. */
+static void mse_grid(const float *x, size_t n, const double *h, int nb, double mx, int steps,
+                     double base, double step, int j0, int j1, double *best, double *bt) {
+    for (int j = j0; j <= j1; j++) {
+        double c = base + j * step;
+        if (!(c > 0) || c > mx) continue;
+        double e = mse_err(x, n, h, nb, mx, c, steps);
+        if (e < *best) {
+            *best = e;
+            *bt = c;
+        }
+    }
+}
+
 static int mse_search(const float *x, size_t n, int steps, float mx, float *t) {
     double *h = NULL;
     int nb = 0;
@@ -193,23 +208,8 @@ static int mse_search(const float *x, size_t n, int steps, float mx, float *t) {
     }
     /* a coarse grid over (0, max], then a fine one around its best */
     double best = INFINITY, bt = mx, step = (double)mx / MSE_COARSE;
-    for (int j = 1; j <= MSE_COARSE; j++) {
-        double c = j * step, e = mse_err(x, n, h, nb, mx, c, steps);
-        if (e < best) {
-            best = e;
-            bt = c;
-        }
-    }
-    double lo = bt - step, fine = 2.0 * step / MSE_FINE;
-    for (int j = 0; j <= MSE_FINE; j++) {
-        double c = lo + j * fine;
-        if (!(c > 0) || c > mx) continue;
-        double e = mse_err(x, n, h, nb, mx, c, steps);
-        if (e < best) {
-            best = e;
-            bt = c;
-        }
-    }
+    mse_grid(x, n, h, nb, mx, steps, 0.0, step, 1, MSE_COARSE, &best, &bt);
+    mse_grid(x, n, h, nb, mx, steps, bt - step, 2.0 * step / MSE_FINE, 0, MSE_FINE, &best, &bt);
     free(h);
     *t = (float)bt;
     if (*t > mx) *t = mx;
