@@ -38,6 +38,9 @@ static const char usage[] =
     "  --ft-epochs E       fine-tune epochs per episode (default 1); --ft-lr (1e-3),\n"
     "                      --ft-momentum (0.9), --ft-wd (4e-5), --ft-decay (0.8 per epoch)\n"
     "  --reward-train      reward on the fine-tune epoch's train top-1 (the release's linear env)\n"
+    "  --step-budget       bound every action as it is taken so the budget stays reachable,\n"
+    "                      the state gaining the cost spent and the rest at min bits (AMC's\n"
+    "                      rule; the agent learns the bits it played; the wall never fires)\n"
     "  --fill              after the wall, spend the budget's slack on the cheapest one-bit\n"
     "                      raises (BitFusion: 3 -> 4 bits is nearly free where compute-bound)\n"
     "  --calib-batches N   calibration batches (default 1)\n"
@@ -54,7 +57,17 @@ static const char usage[] =
     "  --out DIR           the run directory (config.txt, episodes.csv, timing.csv, layers.csv,\n"
     "                      best.policy, best.haq, search.state, agent.N.state)\n";
 
-enum { OPT_OUT = 5000, OPT_RESUME, OPT_NOHOLD, OPT_RTRAIN, OPT_PERCH, OPT_QUIET, OPT_FILL, OPT_KEY };
+enum {
+    OPT_OUT = 5000,
+    OPT_RESUME,
+    OPT_NOHOLD,
+    OPT_RTRAIN,
+    OPT_PERCH,
+    OPT_QUIET,
+    OPT_FILL,
+    OPT_STEPB,
+    OPT_KEY
+};
 
 static const char *const keys[] = {
     "model",         "data",           "hw",          "metric",      "ratio",
@@ -77,6 +90,7 @@ int rl_cmd_search(int argc, char **argv) {
     opts[n++] = (struct option){"per-channel", no_argument, 0, OPT_PERCH};
     opts[n++] = (struct option){"quiet", no_argument, 0, OPT_QUIET};
     opts[n++] = (struct option){"fill", no_argument, 0, OPT_FILL};
+    opts[n++] = (struct option){"step-budget", no_argument, 0, OPT_STEPB};
     opts[n++] = (struct option){"threads", required_argument, 0, NN_OPT_THREADS};
     opts[n++] = (struct option){"help", no_argument, 0, 'h'};
     opts[n++] = (struct option){0, 0, 0, 0};
@@ -108,6 +122,7 @@ int rl_cmd_search(int argc, char **argv) {
         case OPT_PERCH: o.q.per_channel = 1; break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_FILL: o.fill = 1; break;
+        case OPT_STEPB: o.env.step_budget = 1; break;
         case NN_OPT_THREADS:
             if (nn_cli_threads("search", optarg)) goto done;
             break;

@@ -280,14 +280,15 @@ int rl_env_init(struct rl_env *e, const struct nn_graph *g, const struct hw_mode
     if (n == 0) return nn_err("the network has no quantizable layer");
     e->n_layers = n;
     e->steps = linear(e) ? 2 * n : n;
-    e->state_dim = linear(e) ? 10 : 9;
+    e->state_dim = (linear(e) ? 10 : 9) + (cfg->step_budget ? 2 : 0);
     e->cost = calloc((size_t)n * NB * NB, sizeof *e->cost);
     e->size = calloc((size_t)n * NB * NB, sizeof *e->size);
     e->ok = calloc((size_t)n * NB * NB, 1);
     e->emb = calloc((size_t)e->steps * (size_t)e->state_dim, sizeof(float));
     e->w_bits = calloc((size_t)n, sizeof(int));
     e->a_bits = calloc((size_t)n, sizeof(int));
-    if (!e->cost || !e->size || !e->ok || !e->emb || !e->w_bits || !e->a_bits) {
+    e->rest_min = calloc((size_t)n + 1, sizeof(double));
+    if (!e->cost || !e->size || !e->ok || !e->emb || !e->w_bits || !e->a_bits || !e->rest_min) {
         rl_env_free(e);
         return nn_err("out of memory (environment)");
     }
@@ -319,6 +320,7 @@ int rl_env_init(struct rl_env *e, const struct nn_graph *g, const struct hw_mode
     }
     uniform(e, cfg->min_bit, cfg->min_bit, w, a);
     e->min_cost = rl_env_cost(e, w, a);
+    for (int l = n - 1; l >= 0; l--) e->rest_min[l] = e->rest_min[l + 1] + value(e, l, w[l], a[l]);
     e->target = cfg->ratio * e->ref_cost;
     if (e->min_cost > e->target) {
         double r = e->min_cost / e->ref_cost;
@@ -338,15 +340,48 @@ void rl_env_free(struct rl_env *e) {
     free(e->emb);
     free(e->w_bits);
     free(e->a_bits);
+    free(e->rest_min);
     memset(e, 0, sizeof *e);
 }
 
-/* The state of step s with column 9 = prev. */
+static int layer_of(const struct rl_env *e, int s) { return linear(e) ? s / 2 : s; }
+
+/* The cost of layers 0 … l − 1 at the bits chosen (held layers at their held bits). */
+static double spent(const struct rl_env *e, int l) {
+    double c = 0;
+    for (int j = 0; j < l; j++) {
+        int w = e->w_bits[j], a = linear(e) ? e->a_bits[j] : Q_FLOAT;
+        if (held_first(e, j)) w = 8, a = Q_FLOAT;
+        if (held_last(e, j)) w = a = 8;
+        c += value(e, j, w, a);
+    }
+    return c;
+}
+
+/* The state of step s with column 9 = prev (step_budget: and the two budget columns). */
 static const float *state_of(struct rl_env *e, int s, float prev) {
     memcpy(e->state, e->emb + (size_t)s * (size_t)e->state_dim,
            (size_t)e->state_dim * sizeof(float));
     e->state[8] = prev;
+    if (e->cfg.step_budget) {
+        int l = layer_of(e, s);
+        e->state[e->state_dim - 2] = (float)(spent(e, l) / e->target);
+        e->state[e->state_dim - 1] = (float)(e->rest_min[l + 1] / e->target);
+    }
     return e->state;
+}
+
+/* step_budget: the largest bits ≤ bits for step s that keep the budget reachable. */
+static int bound_bits(const struct rl_env *e, int s, int bits) {
+    int l = layer_of(e, s), lo = e->cfg.min_bit;
+    if (held_first(e, l) || held_last(e, l)) return bits;
+    int wstep = !linear(e) || s % 2 == 0;
+    double base = spent(e, l) + e->rest_min[l + 1];
+    for (; bits > lo; bits--) {
+        int w = wstep ? bits : e->w_bits[l], a = !linear(e) ? Q_FLOAT : wstep ? lo : bits;
+        if (base + value(e, l, w, a) <= e->target) break;
+    }
+    return bits;
 }
 
 const float *rl_env_reset(struct rl_env *e) {
@@ -360,6 +395,15 @@ const float *rl_env_reset(struct rl_env *e) {
 
 const float *rl_env_step(struct rl_env *e, float a, int *done) {
     int bits = rl_env_bits(e, a), s = e->step;
+    e->action = a;
+    if (e->cfg.step_budget) {
+        int b = bound_bits(e, s, bits);
+        /* a bounded action becomes the middle of its bits' interval */
+        if (b != bits)
+            e->action =
+                ((float)(b - e->cfg.min_bit) + 0.5f) / (float)(e->cfg.max_bit - e->cfg.min_bit + 1);
+        bits = b;
+    }
     if (linear(e)) {
         if (s % 2 == 0)
             e->w_bits[s / 2] = bits;

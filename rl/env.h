@@ -14,6 +14,15 @@
  * Column 9 starts at 1.0 (linear: max_bit/max_bit) and 4 (k-means, raw bits) on the first step.
  * FC layers have stride 0 and kernel 1.
  *
+ * step_budget (an extension from AMC, which HAQ builds on; off by default, as in the release):
+ * every action is bounded as it is taken so that the budget stays reachable — the largest bits
+ * at or below the agent's for which the layers already chosen, this layer (an unchosen
+ * activation at min) and every later layer at min fit under the target — and the state gains
+ * two columns, the cost of the layers already chosen and of the later layers at min bits, each
+ * over the target. The agent then learns from the bits it played (the release learns from its
+ * unbounded proposals, which the wall at the end rewrites from the last layer backwards), and
+ * the wall never fires.
+ *
  * Action a ∈ [0, 1] → bits = round(a·(max − min + 1) + min − 0.5) (half to even, as NumPy),
  * clamped to [min, max].
  *
@@ -43,12 +52,13 @@ struct rl_env_cfg {
     double ratio;          /* budget: ratio · reference cost */
     int min_bit, max_bit;  /* action range (defaults: 2/8 linear, 1/8 k-means) */
     int hold;              /* first layer W8 + float input, last W8A8 (default: linear 1) */
+    int step_budget;       /* bound every action so the budget stays reachable (default 0) */
 };
 
 /* The defaults for a method: linear 2…8 bits, latency, hold; k-means 1…8, size, no hold. */
 struct rl_env_cfg rl_env_cfg_default(enum q_method method);
 
-#define RL_ENV_FEATURES 10
+#define RL_ENV_FEATURES 12 /* the most columns a state has (linear with step_budget) */
 
 struct rl_env {
     struct rl_env_cfg cfg;
@@ -59,9 +69,11 @@ struct rl_env {
     unsigned char *ok;       /* [n_layers][9][9]: the model covers that pair */
     float *emb;              /* [steps][state_dim], column 9 filled as the episode runs */
     double ref_cost, target, min_cost;
+    double *rest_min; /* [n_layers + 1]: the cost of layers l… at the minimum (held) bits */
     /* the episode in progress */
     int step;
     int *w_bits, *a_bits; /* [n_layers]: the agent's bits; after rl_env_wall, the policy's */
+    float action;         /* the last step's action as taken (step_budget: as bounded) */
     float state[RL_ENV_FEATURES];
 };
 
@@ -74,8 +86,9 @@ void rl_env_free(struct rl_env *e);
 
 /* Start an episode; returns the first state (state_dim floats, valid until the next call). */
 const float *rl_env_reset(struct rl_env *e);
-/* Take action a for the current step: records its bits and returns the next state (the last
- * state again at the end); *done = 1 after the episode's last step. */
+/* Take action a for the current step: records its bits (step_budget: bounded, the action taken
+ * in e->action) and returns the next state (the last state again at the end); *done = 1 after
+ * the episode's last step. */
 const float *rl_env_step(struct rl_env *e, float a, int *done);
 
 /* bits of an action in [min_bit, max_bit]. */

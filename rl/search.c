@@ -122,6 +122,7 @@ int rl_search_set(struct rl_search_opts *o, const char *k, const char *v) {
     if (!strcmp(k, "min-bit")) return num_i(k, v, 1, 8, &o->env.min_bit);
     if (!strcmp(k, "max-bit")) return num_i(k, v, 1, 8, &o->env.max_bit);
     if (!strcmp(k, "hold")) return num_i(k, v, 0, 1, &o->env.hold);
+    if (!strcmp(k, "step-budget")) return num_i(k, v, 0, 1, &o->env.step_budget);
     if (!strcmp(k, "episodes")) return num_i(k, v, 1, 10000000, &o->episodes);
     if (!strcmp(k, "warmup")) return num_i(k, v, 0, 10000000, &o->warmup);
     if (!strcmp(k, "seed")) {
@@ -194,6 +195,7 @@ int rl_search_write_opts(const struct rl_search_opts *o, char *buf, size_t cap) 
     PUT("method = %s\nmetric = %s\nratio = %s\n", o->env.method == Q_KMEANS ? "kmeans" : "linear",
         metric_names[o->env.metric], ratio);
     PUT("min-bit = %d\nmax-bit = %d\nhold = %d\n", o->env.min_bit, o->env.max_bit, o->env.hold);
+    if (o->env.step_budget) PUT("step-budget = 1\n");
     PUT("strategy = %s\nepisodes = %d\nwarmup = %d\nseed = %llu\n", strategy_names[o->strategy],
         o->episodes, o->warmup, (unsigned long long)o->seed);
     PUT("val-size = %d\ntrain-size = %d\nsplit-seed = %d\n", o->val_size, o->train_size,
@@ -1097,8 +1099,8 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                                 ? rl_ddpg_act(S.agent, S.states + (size_t)t * (size_t)dim, ep, 1)
                                 : nn_rng_uniform(&rr);
                 t_agent += now() - ta;
-                S.actions[t] = act;
                 s = rl_env_step(&S.env, act, &done);
+                S.actions[t] = S.env.action; /* as taken (--step-budget bounds it) */
                 memcpy(S.states + (size_t)(t + 1) * (size_t)dim, s, (size_t)dim * sizeof(float));
             }
             memcpy(S.w, E->w_bits, (size_t)L * sizeof(int));

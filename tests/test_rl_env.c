@@ -343,6 +343,89 @@ START_TEST(fill_spends_slack) {
 }
 END_TEST
 
+/* step_budget: every episode of random actions ends under the target without the wall, each
+ * action as taken maps to the bits recorded (and is the agent's own when unbounded), and the
+ * two budget columns are the cost of the layers chosen and of the rest at min, over the target. */
+START_TEST(step_budget_keeps_reachable) {
+    const char *hws[] = {"bitfusion-edge", "bismo-edge", "bismo-cloud"};
+    struct nn_graph *g = mnv2(0.35f, 10, 16);
+    struct nn_rng r;
+    nn_rng_seed(&r, 21);
+    for (int h = 0; h < 4; h++) {
+        struct hw_model m;
+        int km = h == 3; /* the k-means environment's size budget */
+        if (!km) ck_assert_msg(hw_model_load(&m, hws[h]) == 0, "%s", nn_errmsg());
+        struct rl_env_cfg c = rl_env_cfg_default(km ? Q_KMEANS : Q_LINEAR);
+        c.step_budget = 1;
+        c.ratio = km ? 0.08 : h == 0 ? 0.75 : h == 1 ? 0.5 : 0.3;
+        struct rl_env e;
+        ck_assert_msg(rl_env_init(&e, g, km ? NULL : &m, &c) == 0, "%s", nn_errmsg());
+        int L = e.n_layers, sd = e.state_dim, w[64], a[64];
+        ck_assert_int_eq(sd, km ? 11 : 12);
+        for (int trial = 0; trial < 40; trial++) {
+            const float *st = rl_env_reset(&e);
+            int done = 0, bounded = 0;
+            for (int t = 0; !done; t++) {
+                int l = km ? t : t / 2;
+                if (!km) { /* the budget columns, by hand from the layer costs */
+                    double sp = 0, rest = 0;
+                    for (int j = 0; j < L; j++) {
+                        int wj = j == 0 ? 8 : j == L - 1 ? 8 : j < l ? e.w_bits[j] : 2;
+                        int aj = j == 0 ? Q_FLOAT : j == L - 1 ? 8 : j < l ? e.a_bits[j] : 2;
+                        double v = rl_env_layer_cost(&e, j, wj, aj)->units;
+                        if (j < l) sp += v;
+                        if (j > l) rest += v;
+                    }
+                    ck_assert_float_eq_tol(st[sd - 2], (float)(sp / e.target), 1e-5f);
+                    ck_assert_float_eq_tol(st[sd - 1], (float)(rest / e.target), 1e-5f);
+                }
+                /* the first trials push every action to the top: the budget binds early */
+                float act = trial < 3 ? 1.0f : trial < 5 ? 0.0f : nn_rng_uniform(&r);
+                st = rl_env_step(&e, act, &done);
+                int b = km || t % 2 == 0 ? e.w_bits[l] : e.a_bits[l];
+                ck_assert_int_eq(rl_env_bits(&e, e.action), b);
+                if (e.action == act) {
+                    ck_assert_int_eq(rl_env_bits(&e, act), b);
+                } else {
+                    bounded++;
+                    ck_assert_int_lt(b, rl_env_bits(&e, act));
+                }
+            }
+            if (trial < 3) ck_assert_int_gt(bounded, 0);
+            if (trial >= 3 && trial < 5) ck_assert_int_eq(bounded, 0);
+            memcpy(w, e.w_bits, (size_t)L * sizeof(int));
+            memcpy(a, e.a_bits, (size_t)L * sizeof(int));
+            rl_env_hold(&e, w, a);
+            double cost = rl_env_cost(&e, w, a);
+            ck_assert_msg(cost <= e.target * (1 + 1e-12), "cost %g > target %g", cost, e.target);
+            int w2[64], a2[64];
+            memcpy(w2, w, sizeof w2);
+            memcpy(a2, a, sizeof a2);
+            rl_env_wall(&e, w2, a2); /* nothing left for the wall */
+            ck_assert(!memcmp(w, w2, (size_t)L * sizeof(int)) &&
+                      !memcmp(a, a2, (size_t)L * sizeof(int)));
+        }
+        rl_env_free(&e);
+        if (!km) hw_model_free(&m);
+    }
+    /* without it: the release's ten columns and the agent's action as given */
+    struct hw_model m;
+    ck_assert_int_eq(hw_model_load(&m, "bismo-edge"), 0);
+    struct rl_env e;
+    env_for(&e, g, &m, Q_LINEAR, 0.5);
+    ck_assert_int_eq(e.state_dim, 10);
+    rl_env_reset(&e);
+    int done = 0;
+    while (!done) {
+        rl_env_step(&e, 1.0f, &done);
+        ck_assert_float_eq(e.action, 1.0f);
+    }
+    rl_env_free(&e);
+    hw_model_free(&m);
+    nn_graph_free(g);
+}
+END_TEST
+
 Suite *suite_rl_env(void) {
     Suite *s = suite_create("rl_env");
     TCase *tc = tcase_create("rl_env");
@@ -354,6 +437,7 @@ Suite *suite_rl_env(void) {
     tcase_add_test(tc, uniform_largest_that_fits);
     tcase_add_test(tc, kmeans_env_size);
     tcase_add_test(tc, fill_spends_slack);
+    tcase_add_test(tc, step_budget_keeps_reachable);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -392,14 +392,15 @@ START_TEST(options_round_trip) {
         {"ratio", "0.45"},          {"a-thresh", "mse"},     {"w-thresh", "percentile:99.9"},
         {"ft-lr", "0.003"},         {"sigma-decay", "0.98"}, {"act-cap", "6"},
         {"per-channel", "1"},       {"fill", "1"},           {"seed", "7"},
-        {"val-size", "100"},        {"train-size", "200"}};
+        {"val-size", "100"},        {"step-budget", "1"},    {"train-size", "200"}};
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         ck_assert_msg(rl_search_set(&a, kv[i][0], kv[i][1]) == 1, "%s: %s", kv[i][0], nn_errmsg());
     ck_assert_int_eq(rl_search_set(&a, "a-thresh", "entropy"), -1);
     ck_assert(strstr(nn_errmsg(), "entropy") != NULL);
     static char t1[8192], t2[8192];
     ck_assert_int_eq(rl_search_write_opts(&a, t1, sizeof t1) >= 0, 1);
-    ck_assert(strstr(t1, "a-thresh = mse\n") && strstr(t1, "w-thresh = percentile:99.9\n"));
+    ck_assert(strstr(t1, "a-thresh = mse\n") && strstr(t1, "w-thresh = percentile:99.9\n") &&
+              strstr(t1, "step-budget = 1\n"));
     rl_search_defaults(&b);
     char *save = NULL;
     static char copy[8192];
