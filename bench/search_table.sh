@@ -23,6 +23,11 @@
 #   FT_SEEDS [1 2 3] (final fine-tune seeds, empty for the search seed alone: each policy is
 #   fine-tuned once per seed and its top-1 is the mean, which shrinks the fine-tune's own
 #   seed-to-seed spread; a rerun with more seeds reuses the searches and fine-tunes done)
+#   RERANK [0] (K > 0: the search's K best distinct policies each get the final fine-tune once,
+#   with the search's seed, and the one with the best top-1 on that fine-tune's validation
+#   split — FT_ARGS' --val-size images of the train split, never the held-out ones — is HAQ's
+#   policy; the search's own best is picked on 1,000 images after a 600-image fine-tune, and
+#   among policies a point apart that pick is mostly noise)
 set -eu
 HAQ=${HAQ:-build/haq}
 OUT=${OUT:-runs/search_table}
@@ -52,6 +57,7 @@ FT_LR=${FT_LR:-0.01}
 FT_ARGS=${FT_ARGS:-}
 BATCH=${BATCH:-64}
 FT_SEEDS=${FT_SEEDS-1 2 3}
+RERANK=${RERANK:-0}
 
 mkdir -p "$OUT"
 log() { echo "[search_table $(date +%H:%M:%S)] $*" >&2; }
@@ -70,26 +76,31 @@ fi
 FP_TOP1=$(val "$OUT/fp_eval.txt" top1)
 log "float top1 $FP_TOP1"
 
-# search + final fine-tune + held-out eval of one policy; prints "top1 latency cost"
-finetune() { # dir policy seed hw
+# the final fine-tune of one policy into dir (once)
+ft_run() { # dir policy seed
     if [ ! -f "$1/ft.txt" ]; then
         # shellcheck disable=SC2086
         "$HAQ" finetune --model "$FP" --policy "$2" --data "$DATA" --epochs "$FT_EPOCHS" \
             --lr "$FT_LR" --batch "$BATCH" --seed "$3" $FT_ARGS --out "$1/ft.safetensors" \
             > "$1/ft.txt"
     fi
+}
+
+# final fine-tune + held-out eval of one policy; prints "top1 latency cost"
+finetune() { # dir policy seed hw
+    ft_run "$1" "$2" "$3"
     [ -f "$1/eval.txt" ] && [ "$1/eval.txt" -nt "$1/ft.safetensors" ] ||
         "$HAQ" eval --model "$1/ft.safetensors" --data "$DATA" --hw "$4" > "$1/eval.txt"
     echo "$(val "$1/eval.txt" top1) $(val "$1/eval.txt" latency_ms) $(val "$1/eval.txt" cost_ratio)"
 }
 
 # the mean top-1 of a policy over the final fine-tune seeds; prints "top1 cost runs"
-# (the run of seed f in dir_of f: the search seed's own in the search's directory)
-ft_mean() { # policy hw search-seed dir-prefix...
-    pol=$1 hw=$2 s=$3 pre=$4
+# (uniform: seed f in $U/sf; else the search seed's run in base, seed f's in base/ft_sf)
+ft_mean() { # policy hw search-seed uniform|base-dir
+    pol=$1 hw=$2 s=$3 base=$4
     sum=0 n=0 cost=NaN
     for f in ${FT_SEEDS:-$s}; do
-        if [ "$pre" = uniform ]; then d="$U/s$f"; elif [ "$f" = "$s" ]; then d="$D"; else d="$D/ft_s$f"; fi
+        if [ "$base" = uniform ]; then d="$U/s$f"; elif [ "$f" = "$s" ]; then d="$base"; else d="$base/ft_s$f"; fi
         mkdir -p "$d"
         set -- $(finetune "$d" "$pol" "$f" "$hw")
         sum=$(awk -v a="$sum" -v b="$1" 'BEGIN {printf "%.6f", a + b}')
@@ -98,8 +109,27 @@ ft_mean() { # policy hw search-seed dir-prefix...
     echo "$(awk -v a="$sum" -v n="$n" 'BEGIN {printf "%.2f", a / n}') $cost $n"
 }
 
+# RERANK: the K best distinct policies of search D, each fine-tuned once with the search's seed;
+# prints the episode whose fine-tune scores best on its validation split (ties: the better
+# search reward), its policy in $D/rerank/ep<N>.haq
+rerank() { # seed
+    R="$D/rerank"
+    mkdir -p "$R"
+    tail -n +2 "$D/episodes.csv" | sort -t, -k2,2gr -k1,1n | awk -F, '!seen[$11 "," $12]++' |
+        head -n "$RERANK" | awk -F, '{n = split($11, w, " "); split($12, a, " "); s = "["
+            for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") "[" w[i] ", " a[i] "]"
+            print $1 "\t" s "]"}' > "$R/candidates.tsv"
+    while IFS="$(printf '\t')" read -r ep pol; do
+        printf '%s\n' "$pol" > "$R/ep$ep.haq"
+        mkdir -p "$R/ep$ep"
+        ft_run "$R/ep$ep" "$R/ep$ep.haq" "$1"
+        echo "$ep $(val "$R/ep$ep/ft.txt" top1)"
+    done < "$R/candidates.tsv" > "$R/val.txt"
+    awk 'NR == 1 || $2 > b {b = $2; e = $1} END {print e}' "$R/val.txt"
+}
+
 CSV="$OUT/table.csv"
-echo "hw,ratio,seed,uniform_bits,uniform_cost,uniform_top1,haq_cost,haq_top1,delta,haq_search_top1,random_best_top1,ft_runs" > "$CSV"
+echo "hw,ratio,seed,uniform_bits,uniform_cost,uniform_top1,haq_cost,haq_top1,delta,haq_search_top1,random_best_top1,ft_runs,haq_episode" > "$CSV"
 for hw in $HWS; do
     ratio=$(ratio_for "$hw")
     U="$OUT/uniform_$hw"
@@ -139,12 +169,19 @@ for hw in $HWS; do
         fi
         set -- $(ft_mean "$U/best.policy" "$hw" "$seed" uniform)
         ut=$1 uc=$2
-        set -- $(ft_mean "$D/best.policy" "$hw" "$seed" haq)
+        if [ "$RERANK" -gt 0 ]; then
+            hep=$(rerank "$seed")
+            log "$hw seed $seed: of the $RERANK best policies, episode $hep's fine-tune validates best"
+            set -- $(ft_mean "$D/rerank/ep$hep.haq" "$hw" "$seed" "$D/rerank/ep$hep")
+        else
+            hep=$(val "$D.txt" best_episode)
+            set -- $(ft_mean "$D/best.policy" "$hw" "$seed" "$D")
+        fi
         ht=$1 hc=$2 nft=$3
         delta=$(awk -v a="$ht" -v b="$ut" 'BEGIN {printf "%+.2f", a - b}')
         rbest=NaN
         [ -f "$R.txt" ] && rbest=$(val "$R.txt" best_top1)
-        echo "$hw,$hratio,$seed,$UB,$uc,$ut,$hc,$ht,$delta,$(val "$D.txt" best_top1),$rbest,$nft" >> "$CSV"
+        echo "$hw,$hratio,$seed,$UB,$uc,$ut,$hc,$ht,$delta,$(val "$D.txt" best_top1),$rbest,$nft,$hep" >> "$CSV"
         log "$hw seed $seed: uniform $UB top1 $ut (cost $uc), HAQ top1 $ht (cost $hc), $delta ($nft fine-tunes each)"
     done
 done
