@@ -783,6 +783,24 @@ static int get_arrays(struct rbuf *r, struct rl_ddpg *a) {
     if (r->at != r->n)
         return nn_err("%s: %zu unexpected bytes after the checksum", r->path, r->n - r->at);
     if (h != fnv1a(r->p, end)) return nn_err("%s: checksum mismatch (damaged file)", r->path);
+    /* a checksum proves the bytes are the writer's, not that they make an agent: an agent that
+     * has gone non-finite acts on NaN, and a negative Adam second moment or a done flag other
+     * than 0 or 1 is no state a run can reach */
+    for (int i = 0; i < N_ARRAYS; i++) {
+        const int moment2 = t[i].p == a->adam_a.v || t[i].p == a->adam_c.v, flags = t[i].p == a->rd;
+        for (size_t k = 0; k < t[i].n; k++) {
+            const float x = t[i].p[k];
+            if (!isfinite(x))
+                return nn_err("%s: %s holds a non-finite value (%g at %zu)", r->path, t[i].name,
+                              (double)x, k);
+            if (moment2 && x < 0.0f)
+                return nn_err("%s: %s is negative (%g at %zu)", r->path, t[i].name, (double)x, k);
+            if (flags && x != 0.0f && x != 1.0f)
+                return nn_err("%s: %s holds %g at %zu, not 0 or 1", r->path, t[i].name,
+                              (double)x, k);
+        }
+    }
+    if (!isfinite(a->baseline)) return nn_err("%s: baseline is not finite", r->path);
     return 0;
 }
 

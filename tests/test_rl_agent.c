@@ -670,6 +670,41 @@ START_TEST(test_load_damaged) {
     write_bytes(bad, buf, n);
     load_fails(bad, NULL, "magic", "random");
     load_fails(tmp_path("missing.ddpg"), NULL, NULL, "missing");
+    /* well-formed files with a valid checksum whose values no run reaches: a NaN or an infinity
+     * in the first and the last actor weight, in a replay reward, a negative Adam second moment,
+     * a done flag of 0.5, a NaN baseline */
+    /* the layout: magic, version, configuration (72 bytes), scalars (the baseline at 104; 136
+     * in all), then 13 arrays each after its u64 length: actor, its target, Adam m and v, the
+     * same four of the critic, replay states, actions, rewards, next states, done flags */
+    size_t na, nc;
+    rl_ddpg_params(a, RL_ACTOR, &na);
+    rl_ddpg_params(a, RL_CRITIC, &nc);
+    const size_t S = (size_t)c.state_dim, count = (size_t)rl_ddpg_stored(a);
+    const size_t actor0 = 136 + 8, v_actor = actor0 + 4 * 3 * na + 8 * 3;
+    const size_t replay0 = actor0 + 4 * (4 * na + 4 * nc) + 8 * 8;
+    const size_t rewards = replay0 + 4 * (count * S + count) + 8 * 2;
+    const size_t flags = replay0 + 4 * (2 * count * S + 2 * count) + 8 * 4;
+    const struct {
+        size_t at;
+        float x;
+        const char *needle;
+    } crafted[] = {
+        {actor0, NAN, "actor holds a non-finite"},
+        {actor0 + 4 * (na - 1), INFINITY, "actor holds a non-finite"},
+        {rewards, -INFINITY, "replay rewards holds a non-finite"},
+        {v_actor, -1.0f, "actor Adam v is negative"},
+        {flags + 4 * (count - 1), 0.5f, "replay done flags holds 0.5"},
+        {104, NAN, "baseline is not finite"},
+    };
+    for (size_t k = 0; k < sizeof crafted / sizeof crafted[0]; k++) {
+        memcpy(buf, file, n);
+        memcpy(buf + crafted[k].at, &crafted[k].x, 4);
+        uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 over everything before the checksum */
+        for (size_t i = 0; i + 8 < n; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
+        for (int i = 0; i < 8; i++) buf[n - 8 + i] = (unsigned char)(h >> (8 * i));
+        write_bytes(bad, buf, n);
+        load_fails(bad, &c, crafted[k].needle, crafted[k].needle);
+    }
     /* a device or a huge (sparse) file is refused before it is read */
     remove(bad);
     ck_assert_int_eq(symlink("/dev/zero", bad), 0);
