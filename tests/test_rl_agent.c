@@ -672,10 +672,10 @@ START_TEST(test_load_damaged) {
     load_fails(tmp_path("missing.ddpg"), NULL, NULL, "missing");
     /* well-formed files with a valid checksum whose values no run reaches: a NaN or an infinity
      * in the first and the last actor weight, in a replay reward, a negative Adam second moment,
-     * a done flag of 0.5, a NaN baseline */
-    /* the layout: magic, version, configuration (72 bytes), scalars (the baseline at 104; 136
-     * in all), then 13 arrays each after its u64 length: actor, its target, Adam m and v, the
-     * same four of the critic, replay states, actions, rewards, next states, done flags */
+     * a done flag of 0.5, a NaN baseline. The layout: magic, version, configuration (72 bytes),
+     * scalars (the baseline at 104; 136 in all), then 13 arrays each after its u64 length: actor,
+     * its target, Adam m and v, the same four of the critic, replay states, actions, rewards, next
+     * states, done flags */
     size_t na, nc;
     rl_ddpg_params(a, RL_ACTOR, &na);
     rl_ddpg_params(a, RL_CRITIC, &nc);
