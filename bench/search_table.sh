@@ -24,10 +24,11 @@
 #   fine-tuned once per seed and its top-1 is the mean, which shrinks the fine-tune's own
 #   seed-to-seed spread; a rerun with more seeds reuses the searches and fine-tunes done)
 #   RERANK [0] (K > 0: the search's K best distinct policies each get the final fine-tune once,
-#   with the search's seed, and the one with the best top-1 on that fine-tune's validation
-#   split — FT_ARGS' --val-size images of the train split, never the held-out ones — is HAQ's
-#   policy; the search's own best is picked on 1,000 images after a 600-image fine-tune, and
-#   among policies a point apart that pick is mostly noise)
+#   with the search's seed and RERANK_ARGS, and the one with the best top-1 on that fine-tune's
+#   validation split — RERANK_ARGS' --val-size images of the train split, never the held-out
+#   ones — is HAQ's policy, then fine-tuned as any policy; the search's own best is picked on
+#   1,000 images after a 600-image fine-tune, and among policies a point apart that pick is
+#   mostly noise)  RERANK_ARGS [FT_ARGS] (must hold --val-size)
 set -eu
 HAQ=${HAQ:-build/haq}
 OUT=${OUT:-runs/search_table}
@@ -58,6 +59,12 @@ FT_ARGS=${FT_ARGS:-}
 BATCH=${BATCH:-64}
 FT_SEEDS=${FT_SEEDS-1 2 3}
 RERANK=${RERANK:-0}
+RERANK_ARGS=${RERANK_ARGS-$FT_ARGS}
+case " $RERANK_ARGS " in
+    *" --val-size "*) ;;
+    *) [ "$RERANK" = 0 ] || { echo "search_table: RERANK needs --val-size in RERANK_ARGS" \
+        "(a validation split of the train images; the held-out split only measures)" >&2; exit 2; } ;;
+esac
 
 mkdir -p "$OUT"
 log() { echo "[search_table $(date +%H:%M:%S)] $*" >&2; }
@@ -76,12 +83,12 @@ fi
 FP_TOP1=$(val "$OUT/fp_eval.txt" top1)
 log "float top1 $FP_TOP1"
 
-# the final fine-tune of one policy into dir (once)
-ft_run() { # dir policy seed
+# the final fine-tune of one policy into dir (once), with FT_ARGS or the given flags
+ft_run() { # dir policy seed [flags]
     if [ ! -f "$1/ft.txt" ]; then
         # shellcheck disable=SC2086
         "$HAQ" finetune --model "$FP" --policy "$2" --data "$DATA" --epochs "$FT_EPOCHS" \
-            --lr "$FT_LR" --batch "$BATCH" --seed "$3" $FT_ARGS --out "$1/ft.safetensors" \
+            --lr "$FT_LR" --batch "$BATCH" --seed "$3" ${4-$FT_ARGS} --out "$1/ft.safetensors" \
             > "$1/ft.txt"
     fi
 }
@@ -111,7 +118,7 @@ ft_mean() { # policy hw search-seed uniform|base-dir
 
 # RERANK: the K best distinct policies of search D, each fine-tuned once with the search's seed;
 # prints the episode whose fine-tune scores best on its validation split (ties: the better
-# search reward), its policy in $D/rerank/ep<N>.haq
+# search reward), its policy in $D/rerank/ep<N>.haq (its final fine-tunes: $D/rerank/final_ep<N>)
 rerank() { # seed
     R="$D/rerank"
     mkdir -p "$R"
@@ -122,7 +129,7 @@ rerank() { # seed
     while IFS="$(printf '\t')" read -r ep pol; do
         printf '%s\n' "$pol" > "$R/ep$ep.haq"
         mkdir -p "$R/ep$ep"
-        ft_run "$R/ep$ep" "$R/ep$ep.haq" "$1"
+        ft_run "$R/ep$ep" "$R/ep$ep.haq" "$1" "$RERANK_ARGS"
         echo "$ep $(val "$R/ep$ep/ft.txt" top1)"
     done < "$R/candidates.tsv" > "$R/val.txt"
     awk 'NR == 1 || $2 > b {b = $2; e = $1} END {print e}' "$R/val.txt"
@@ -172,7 +179,7 @@ for hw in $HWS; do
         if [ "$RERANK" -gt 0 ]; then
             hep=$(rerank "$seed")
             log "$hw seed $seed: of the $RERANK best policies, episode $hep's fine-tune validates best"
-            set -- $(ft_mean "$D/rerank/ep$hep.haq" "$hw" "$seed" "$D/rerank/ep$hep")
+            set -- $(ft_mean "$D/rerank/ep$hep.haq" "$hw" "$seed" "$D/rerank/final_ep$hep")
         else
             hep=$(val "$D.txt" best_episode)
             set -- $(ft_mean "$D/best.policy" "$hw" "$seed" "$D")
