@@ -26,7 +26,10 @@ static const char usage[] =
     "  --method M          linear (weights + activations, default) or kmeans (weights)\n"
     "  --strategy S        ddpg (default); baselines: random (random search), uniform (the\n"
     "                      largest uniform policy that fits), greedy (lower the bit that\n"
-    "                      saves the most cost first), wall (the budget wall on 8/8)\n"
+    "                      saves the most cost first), wall (the budget wall on 8/8), policy\n"
+    "                      (--policy P as it is: no wall, hold or fill); these one-policy\n"
+    "                      baselines run one episode, or --episodes N with fresh seeds each\n"
+    "  --policy P          the policy strategy's policy: a file, a HAQ list or w4a4\n"
     "  --episodes N        episodes (default 600)\n"
     "  --warmup K          episodes 0..K act uniformly at random (default 20)\n"
     "  --seed S            agent, exploration and fine-tune seed (default 234)\n"
@@ -77,7 +80,7 @@ static const char *const keys[] = {
     "calib-batches", "kmeans-iters",   "act-cap",     "w-thresh",    "a-thresh",
     "hidden",        "agent-batch",    "memory",      "lr-actor",    "lr-critic",
     "tau",           "discount",       "sigma0",      "sigma-decay", "baseline-alpha",
-    "batch",         "loader-threads", NULL};
+    "batch",         "loader-threads", "policy",      NULL};
 
 int rl_cmd_search(int argc, char **argv) {
     struct option opts[64];
@@ -157,6 +160,8 @@ int rl_cmd_search(int argc, char **argv) {
         rl_search_opts_free(&o);
         o = r;
     }
+    /* a one-policy baseline scores its policy once unless --episodes asks for repeats */
+    if (!resume && !episodes_given && o.strategy >= RL_UNIFORM) o.episodes = 1;
     o.quiet = quiet;
     struct rl_search_result res;
     const char *dir = resume ? resume : out;

@@ -105,6 +105,10 @@ void rl_env_hold(const struct rl_env *e, int *w, int *a) {
     if (e->n_layers > 1) w[e->n_layers - 1] = a[e->n_layers - 1] = 8;
 }
 
+int rl_env_covers(const struct rl_env *e, int l, int w, int a) {
+    return l >= 0 && l < e->n_layers && w >= 1 && w < NB && a >= 0 && a < NB && e->ok[at(l, w, a)];
+}
+
 const struct hw_cost *rl_env_layer_cost(const struct rl_env *e, int l, int w, int a) {
     return &e->cost[at(l, w, a)];
 }

@@ -101,6 +101,9 @@ double rl_env_cost(const struct rl_env *e, const int *w, const int *a);
  * for what a lookup-table model cannot give. */
 void rl_env_costs(const struct rl_env *e, const int *w, const int *a, double *latency_ms,
                   double *energy_mj, double *size_bytes);
+/* 1 if the environment costs layer l at codes (w, a): w 1..8, a Q_FLOAT or 1..8, a pair the
+ * hardware model covers. */
+int rl_env_covers(const struct rl_env *e, int l, int w, int a);
 /* The cost of layer l at codes (w, a) (Q_FLOAT = 0 allowed for a). */
 const struct hw_cost *rl_env_layer_cost(const struct rl_env *e, int l, int w, int a);
 /* Apply the hold rule to w/a (no-op without hold). */

@@ -47,10 +47,12 @@ void rl_search_opts_free(struct rl_search_opts *o) {
     free(o->model);
     free(o->data);
     free(o->hw);
-    o->model = o->data = o->hw = NULL;
+    free(o->policy);
+    o->model = o->data = o->hw = o->policy = NULL;
 }
 
-static const char *const strategy_names[] = {"ddpg", "random", "uniform", "greedy", "wall"};
+static const char *const strategy_names[] = {"ddpg",   "random", "uniform",
+                                             "greedy", "wall",   "policy"};
 static const char *const metric_names[] = {"latency", "energy", "size"};
 
 static int set_str(char **dst, const char *v) {
@@ -93,6 +95,7 @@ int rl_search_set(struct rl_search_opts *o, const char *k, const char *v) {
     if (!strcmp(k, "model")) return set_str(&o->model, v);
     if (!strcmp(k, "data")) return set_str(&o->data, v);
     if (!strcmp(k, "hw")) return set_str(&o->hw, v);
+    if (!strcmp(k, "policy")) return set_str(&o->policy, v);
     if (!strcmp(k, "method")) {
         enum q_method m;
         if (q_method_parse(v, &m)) return -1;
@@ -111,12 +114,12 @@ int rl_search_set(struct rl_search_opts *o, const char *k, const char *v) {
         return 1;
     }
     if (!strcmp(k, "strategy")) {
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i <= RL_POLICY; i++)
             if (!strcmp(v, strategy_names[i])) {
                 o->strategy = (enum rl_strategy)i;
                 return 1;
             }
-        return nn_err("strategy '%s': one of ddpg, random, uniform, greedy, wall", v);
+        return nn_err("strategy '%s': one of ddpg, random, uniform, greedy, wall, policy", v);
     }
     if (!strcmp(k, "ratio")) return num_d(k, v, 1e-9, 1e9, &o->env.ratio);
     if (!strcmp(k, "min-bit")) return num_i(k, v, 1, 8, &o->env.min_bit);
@@ -189,6 +192,7 @@ int rl_search_write_opts(const struct rl_search_opts *o, char *buf, size_t cap) 
     } while (0)
     PUT("model = %s\ndata = %s\n", o->model ? o->model : "", o->data ? o->data : "");
     if (o->hw) PUT("hw = %s\n", o->hw);
+    if (o->policy) PUT("policy = %s\n", o->policy);
     char ratio[32]; /* the shortest text that reads back as the same double */
     snprintf(ratio, sizeof ratio, "%.15g", o->env.ratio);
     if (strtod(ratio, NULL) != o->env.ratio) snprintf(ratio, sizeof ratio, "%.17g", o->env.ratio);
@@ -247,6 +251,7 @@ struct search {
     int have_hw;
     struct rl_env env;
     struct rl_ddpg *agent;
+    struct q_policy given; /* RL_POLICY */
     struct snapshot snap;
     double fp_top1;
     /* the episode's transitions */
@@ -299,6 +304,7 @@ static void snapshot_restore(struct search *S) {
 static void search_free(struct search *S) {
     rl_ddpg_free(S->agent);
     rl_env_free(&S->env);
+    q_policy_free(&S->given);
     if (S->have_hw) hw_model_free(&S->hw);
     data_loader_free(S->tl);
     data_loader_free(S->cl);
@@ -399,6 +405,20 @@ static int search_open(struct search *S) {
         data_batches_open(S->src, DATA_TRAIN, o->batch, in, 0, seed, o->loaders, S->sub.train,
                           S->sub.n_train, &S->fl, &S->fb))
         return -1;
+    if (o->strategy == RL_POLICY) {
+        if (!o->policy) return nn_err("--strategy policy needs --policy");
+        if (q_policy_from_arg(&S->given, o->policy, S->g)) return -1;
+        if (S->given.n != S->env.n_layers)
+            return nn_err("%s: %d layers, the network has %d", o->policy, S->given.n,
+                          S->env.n_layers);
+        for (int l = 0; l < S->env.n_layers; l++)
+            if (!rl_env_covers(&S->env, l, S->given.w_bits[l],
+                               o->env.method == Q_LINEAR ? S->given.a_bits[l] : Q_FLOAT))
+                return nn_err("%s: layer %d at W%d A%d is outside what the search costs (weights "
+                              "1..8 bits%s)",
+                              o->policy, l, S->given.w_bits[l], S->given.a_bits[l],
+                              o->env.method == Q_LINEAR ? ", activations 1..8 or -1" : "");
+    }
     if (snapshot_take(S)) return -1;
     int L = S->env.n_layers, steps = S->env.steps, dim = S->env.state_dim;
     S->states = calloc((size_t)(steps + 1) * (size_t)dim, sizeof(float));
@@ -968,7 +988,6 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
     S.dir = dir;
     char path[4096], cfgpath[4096];
     int rc = -1;
-    int extend = o->episodes;
     struct cfg_ctx cfgc;
     memset(&cfgc, 0, sizeof cfgc);
     if (resume) {
@@ -984,14 +1003,12 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                 return nn_err("%s: no '%s' line (cut short or damaged)", c->path,
                               cfg_required[i]);
         if (asked > o->episodes) o->episodes = asked;
-        extend = o->episodes;
     } else {
         if (nn_mkdirs(dir)) return -1;
         if (!access(path_in(dir, "search.state", path, sizeof path), F_OK))
             return nn_err("%s already holds a search: haq search --resume %s continues it", dir,
                           dir);
     }
-    if (o->strategy != RL_DDPG && o->strategy != RL_RANDOM) o->episodes = extend = 1;
     if (search_open(&S)) {
         /* the model, data, hardware and budget came from the run's config.txt */
         if (resume) nn_err_ctx("%s: ", path_in(dir, "config.txt", path, sizeof path));
@@ -1111,6 +1128,10 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                 nn_err("no uniform policy fits the budget");
                 goto out;
             }
+        } else if (o->strategy == RL_POLICY) {
+            memcpy(S.w, S.given.w_bits, (size_t)L * sizeof(int));
+            for (int l = 0; l < L; l++)
+                S.a[l] = E->cfg.method == Q_LINEAR ? S.given.a_bits[l] : Q_FLOAT;
         } else if (o->strategy == RL_GREEDY) {
             greedy(E, S.w, S.a);
         } else {
@@ -1120,7 +1141,8 @@ int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
             }
             rl_env_wall(E, S.w, S.a);
         }
-        if (o->fill && o->strategy != RL_UNIFORM) rl_env_fill(E, S.w, S.a);
+        if (o->fill && o->strategy != RL_UNIFORM && o->strategy != RL_POLICY)
+            rl_env_fill(E, S.w, S.a);
         double cost = rl_env_cost(E, S.w, S.a), lat, en, sz;
         rl_env_costs(E, S.w, S.a, &lat, &en, &sz);
         double t_hw = now() - th0 - t_agent;

@@ -31,10 +31,12 @@ enum rl_strategy {
     RL_UNIFORM, /* the largest uniform policy under the budget (one episode) */
     RL_GREEDY,  /* from 8/8, lower the bit that saves the most cost until under budget */
     RL_WALL,    /* the budget wall applied to 8/8: lowers last layers first (one episode) */
+    RL_POLICY,  /* a given policy (--policy), as it is: no wall, no hold, no fill */
 };
 
 struct rl_search_opts {
     char *model, *data, *hw; /* owned (strdup); hw may be NULL for the size metric */
+    char *policy;            /* owned: RL_POLICY's policy (file, HAQ list or w4a4 shorthand) */
     struct rl_env_cfg env;
     enum rl_strategy strategy;
     int episodes, warmup;
@@ -66,8 +68,9 @@ struct rl_search_result {
 };
 
 /* Run (resume = 0: DIR must not hold a search yet) or continue (resume = 1: options come from
- * DIR/config.txt; o->episodes, when larger, extends the run) the search into dir. Returns 0 or
- * −1 (nn_err). */
+ * DIR/config.txt; o->episodes, when larger, extends the run) the search into dir. The baselines
+ * with one policy (uniform, greedy, wall, policy) score it o->episodes times, each episode with
+ * its own seeds (the spread of the reward for one policy). Returns 0 or −1 (nn_err). */
 int rl_search_run(struct rl_search_opts *o, const char *dir, int resume,
                   struct rl_search_result *res);
 

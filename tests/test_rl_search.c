@@ -424,8 +424,10 @@ START_TEST(options_round_trip) {
 }
 END_TEST
 
-/* The one-policy baselines run one episode with a policy under the budget; uniform is the
- * largest uniform policy that fits. */
+/* The one-policy baselines score their policy in every episode (here 3, each with its own
+ * seeds) under the budget; uniform is the largest uniform policy that fits; the policy
+ * strategy scores a given policy exactly as given (no hold, wall or fill), and refuses a
+ * policy of the wrong length or none. */
 START_TEST(baselines) {
     make_model();
     const char *names[] = {"uniform", "greedy", "wall", "random"};
@@ -437,8 +439,21 @@ START_TEST(baselines) {
         ck_assert_int_eq(rl_search_set(&o, "strategy", names[i]), 1);
         struct rl_search_result res;
         ck_assert_msg(rl_search_run(&o, dir, 0, &res) == 0, "%s", nn_errmsg());
-        ck_assert_int_eq(res.episodes, i == 3 ? 3 : 1);
+        ck_assert_int_eq(res.episodes, 3);
         ck_assert(res.best_cost_ratio <= 0.6 + 1e-9);
+        if (i < 3) { /* one policy: the same bits in every row (columns 11 and 12) */
+            char *csv = slurp(dir, "episodes.csv", NULL), *save = NULL, first[1024] = "";
+            int rows = 0;
+            for (char *ln = strtok_r(strchr(csv, '\n') + 1, "\n", &save); ln;
+                 ln = strtok_r(NULL, "\n", &save), rows++) {
+                const char *bits = ln;
+                for (int c = 0; c < 10; c++) bits = strchr(bits, ',') + 1;
+                if (!rows) snprintf(first, sizeof first, "%s", bits);
+                ck_assert_str_eq(bits, first);
+            }
+            ck_assert_int_eq(rows, 3);
+            free(csv);
+        }
         if (i == 0) {
             /* bismo-edge at 0.6 for this net: 5/5 fits, 6/6 does not (rl_env tests check the
              * rule itself); the policy file says which */
@@ -456,6 +471,50 @@ START_TEST(baselines) {
             q_policy_free(&p);
             nn_graph_free(g);
         }
+        rl_search_opts_free(&o);
+    }
+    /* a given policy, as given: the first layer's input quantized too, over the budget */
+    {
+        struct rl_search_opts o;
+        opts(&o, 2);
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/b_policy", root);
+        ck_assert_int_eq(rl_search_set(&o, "strategy", "policy"), 1);
+        struct rl_search_result res;
+        ck_assert_int_eq(rl_search_run(&o, dir, 0, &res), -1);
+        ck_assert(strstr(nn_errmsg(), "needs --policy") != NULL);
+        ck_assert_int_eq(rl_search_set(&o, "policy", "[[8, -1], [4, 4]]"), 1);
+        snprintf(dir, sizeof dir, "%s/b_policy2", root);
+        ck_assert_int_eq(rl_search_run(&o, dir, 0, &res), -1);
+        ck_assert_msg(strstr(nn_errmsg(), "layers") != NULL, "%s", nn_errmsg());
+        ck_assert_int_eq(rl_search_set(&o, "policy", "w7a6"), 1);
+        snprintf(dir, sizeof dir, "%s/b_policy3", root);
+        ck_assert_msg(rl_search_run(&o, dir, 0, &res) == 0, "%s", nn_errmsg());
+        ck_assert_int_eq(res.episodes, 2);
+        ck_assert(res.best_cost_ratio > 0.6);
+        struct nn_model_cfg mc;
+        struct nn_graph *g = nn_ckpt_load(model_path, 1, 0, &mc);
+        ck_assert(g != NULL);
+        char path[512];
+        struct q_policy p;
+        snprintf(path, sizeof path, "%s/best.policy", dir);
+        ck_assert_msg(q_policy_read(&p, path, g) == 0, "%s", nn_errmsg());
+        for (int l = 0; l < p.n; l++) {
+            ck_assert_int_eq(p.w_bits[l], 7);
+            ck_assert_int_eq(p.a_bits[l], 6);
+        }
+        q_policy_free(&p);
+        nn_graph_free(g);
+        char *cfg = slurp(dir, "config.txt", NULL);
+        ck_assert(strstr(cfg, "\npolicy = w7a6\n") && strstr(cfg, "\nstrategy = policy\n"));
+        free(cfg);
+        /* and it resumes to more repeats */
+        rl_search_opts_free(&o);
+        rl_search_defaults(&o);
+        o.episodes = 3;
+        o.quiet = 1;
+        ck_assert_msg(rl_search_run(&o, dir, 1, &res) == 0, "%s", nn_errmsg());
+        ck_assert_int_eq(res.episodes, 3);
         rl_search_opts_free(&o);
     }
     /* an unreachable budget is refused with the smallest ratio in the message */
