@@ -424,6 +424,17 @@ START_TEST(options_round_trip) {
 }
 END_TEST
 
+/* DIR/best.policy, read against the test's network. */
+static void read_best(const char *dir, struct q_policy *p) {
+    struct nn_model_cfg mc;
+    struct nn_graph *g = nn_ckpt_load(model_path, 1, 0, &mc);
+    ck_assert(g != NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/best.policy", dir);
+    ck_assert_msg(q_policy_read(p, path, g) == 0, "%s", nn_errmsg());
+    nn_graph_free(g);
+}
+
 /* The one-policy baselines score their policy in every episode (here 3, each with its own
  * seeds) under the budget; uniform is the largest uniform policy that fits; the policy
  * strategy scores a given policy exactly as given (no hold, wall or fill), and refuses a
@@ -457,19 +468,13 @@ START_TEST(baselines) {
         if (i == 0) {
             /* bismo-edge at 0.6 for this net: 5/5 fits, 6/6 does not (rl_env tests check the
              * rule itself); the policy file says which */
-            struct nn_model_cfg mc;
-            struct nn_graph *g = nn_ckpt_load(model_path, 1, 0, &mc);
-            ck_assert(g != NULL);
-            char path[512];
             struct q_policy p;
-            snprintf(path, sizeof path, "%s/best.policy", dir);
-            ck_assert_msg(q_policy_read(&p, path, g) == 0, "%s", nn_errmsg());
+            read_best(dir, &p);
             for (int l = 1; l < p.n - 1; l++) {
                 ck_assert_int_eq(p.w_bits[l], 5);
                 ck_assert_int_eq(p.a_bits[l], 5);
             }
             q_policy_free(&p);
-            nn_graph_free(g);
         }
         rl_search_opts_free(&o);
     }
@@ -492,19 +497,13 @@ START_TEST(baselines) {
         ck_assert_msg(rl_search_run(&o, dir, 0, &res) == 0, "%s", nn_errmsg());
         ck_assert_int_eq(res.episodes, 2);
         ck_assert(res.best_cost_ratio > 0.6);
-        struct nn_model_cfg mc;
-        struct nn_graph *g = nn_ckpt_load(model_path, 1, 0, &mc);
-        ck_assert(g != NULL);
-        char path[512];
         struct q_policy p;
-        snprintf(path, sizeof path, "%s/best.policy", dir);
-        ck_assert_msg(q_policy_read(&p, path, g) == 0, "%s", nn_errmsg());
+        read_best(dir, &p);
         for (int l = 0; l < p.n; l++) {
             ck_assert_int_eq(p.w_bits[l], 7);
             ck_assert_int_eq(p.a_bits[l], 6);
         }
         q_policy_free(&p);
-        nn_graph_free(g);
         char *cfg = slurp(dir, "config.txt", NULL);
         ck_assert(strstr(cfg, "\npolicy = w7a6\n") && strstr(cfg, "\nstrategy = policy\n"));
         free(cfg);
