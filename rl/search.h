@@ -28,9 +28,10 @@
 enum rl_strategy {
     RL_DDPG,    /* the agent */
     RL_RANDOM,  /* uniform random actions through the same wall (random search) */
-    RL_UNIFORM, /* the largest uniform policy under the budget (one episode) */
+    /* the one-policy baselines (haq search runs them for one episode unless --episodes) */
+    RL_UNIFORM, /* the largest uniform policy under the budget */
     RL_GREEDY,  /* from 8/8, lower the bit that saves the most cost until under budget */
-    RL_WALL,    /* the budget wall applied to 8/8: lowers last layers first (one episode) */
+    RL_WALL,    /* the budget wall applied to 8/8: lowers last layers first */
     RL_POLICY,  /* a given policy (--policy), as it is: no wall, no hold, no fill */
 };
 
