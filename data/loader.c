@@ -39,6 +39,7 @@ struct data_loader {
     pthread_cond_t cv;
     atomic_long next_make;
     long next_take;
+    long released; /* batches 0 … released − 1 are consumed and their slots handed back */
     int stop, epoch;
     size_t *subset;
 };
@@ -80,8 +81,11 @@ static void *producer(void *p) {
         if (b >= (long)L->n_batches) break;
         struct slot *s = &L->slots[b % L->n_slots];
         pthread_mutex_lock(&L->mu);
-        /* wait for the slot: it still holds batch b − n_slots until that is taken */
-        while (!L->stop && s->state != SLOT_FREE) pthread_cond_wait(&L->cv, &L->mu);
+        /* wait for the slot: it holds batch b − n_slots until that one is handed back. Its
+         * state alone does not say whose turn it is: a producer that claimed b + n_slots while
+         * the one holding b was preempted would take the slot first, and the consumer would
+         * wait for b forever. */
+        while (!L->stop && b >= L->released + L->n_slots) pthread_cond_wait(&L->cv, &L->mu);
         if (L->stop) {
             pthread_mutex_unlock(&L->mu);
             break;
@@ -200,6 +204,7 @@ int data_loader_start(struct data_loader *L, int epoch) {
     for (int i = 0; i < L->n_slots; i++) L->slots[i].state = SLOT_FREE;
     atomic_store(&L->next_make, 0);
     L->next_take = 0;
+    L->released = 0;
     L->stop = 0;
     for (int t = 0; t < L->n_threads; t++)
         if (pthread_create(&L->thr[t], NULL, producer, L) != 0) {
@@ -218,6 +223,7 @@ int data_loader_next(struct data_loader *L, const float **x, const int **y, int 
     if (L->next_take > 0) { /* hand the previous batch's slot back */
         struct slot *prev = &L->slots[(L->next_take - 1) % L->n_slots];
         prev->state = SLOT_FREE;
+        L->released = L->next_take;
         pthread_cond_broadcast(&L->cv);
     }
     if (L->next_take >= (long)L->n_batches) {

@@ -112,6 +112,41 @@ START_TEST(loader_is_deterministic) {
 }
 END_TEST
 
+/* Many producers of one-image batches, more than the cores: every batch arrives, in order, in
+ * every epoch. A producer that has claimed batch b may be preempted before it takes b's slot;
+ * a faster producer that claimed b + slots must not take that slot first, or the consumer
+ * waits for b forever (an earlier loader stalled so under load). */
+START_TEST(loader_many_producers_never_stall) {
+    struct data_source *s;
+    ck_assert_int_eq(data_open("synthetic:classes=3,size=8,train=400,val=8", &s), 0);
+    struct data_loader_cfg c = {DATA_TRAIN, 1, 8, 0, 1, 0, 5, 16, NULL, 0};
+    struct data_loader *L = data_loader_new(s, &c);
+    ck_assert_ptr_nonnull(L);
+    struct data_loader_cfg c1 = c;
+    c1.threads = 1;
+    struct data_loader *R = data_loader_new(s, &c1); /* the reference order */
+    ck_assert_ptr_nonnull(R);
+    for (int epoch = 0; epoch < 40; epoch++) {
+        ck_assert_int_eq(data_loader_start(L, epoch), 0);
+        ck_assert_int_eq(data_loader_start(R, epoch), 0);
+        const float *x, *rx;
+        const int *y, *ry;
+        int n, rn, b = 0;
+        while (data_loader_next(L, &x, &y, &n) == 0 && n > 0) {
+            ck_assert_int_eq(data_loader_next(R, &rx, &ry, &rn), 0);
+            ck_assert_int_eq(n, rn);
+            ck_assert_int_eq(y[0], ry[0]);
+            ck_assert_int_eq(memcmp(x, rx, 8 * 8 * 3 * sizeof(float)), 0);
+            b++;
+        }
+        ck_assert_int_eq(b, 400);
+    }
+    data_loader_free(L);
+    data_loader_free(R);
+    data_close(s);
+}
+END_TEST
+
 /* Shapes and ranges of the transforms at sizes other than the native one. */
 START_TEST(transforms) {
     struct data_image im = {0};
@@ -201,6 +236,7 @@ Suite *suite_data_train(void) {
     tcase_add_test(tc, synthetic_is_a_function_of_its_seed);
     tcase_add_test(tc, spec_errors_name_the_problem);
     tcase_add_test(tc, loader_is_deterministic);
+    tcase_add_test(tc, loader_many_producers_never_stall);
     tcase_add_test(tc, transforms);
     tcase_add_test(tc, mobilenet_v2_learns_synthetic);
     suite_add_tcase(s, tc);
