@@ -13,7 +13,8 @@
 #   FP_LR [0.05]  FP_ARGS []  (extra train flags, e.g. --val-size 2000 --train-size 12000)
 #   HWS [bitfusion-edge bismo-edge bismo-cloud]  SEEDS [1 2 3]  RATIO [0.6]  EPISODES [150]
 #   RATIO_BITFUSION [0.8] (BitFusion's depthwise latency barely falls with bits: all-2-bit
-#   small MobileNetV2s cost 0.60-0.67 of 8/8 there, so 0.6 leaves no room)  RANDOM_SEEDS [first
+#   small MobileNetV2s cost 0.59-0.66 of 8/8 there, so under 0.6 uniform is 2/2, the only
+#   policy at its cost)  RANDOM_SEEDS [first
 #   seed] (random search beside HAQ)
 #   MATCH [1] (HAQ searches under the uniform policy's own cost, not under the ratio: the
 #   comparison is then at equal cost)  FILL [--fill] (spend the wall's slack; empty: off)
