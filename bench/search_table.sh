@@ -13,9 +13,9 @@
 #   FP_LR [0.05]  FP_ARGS []  (extra train flags, e.g. --val-size 2000 --train-size 12000)
 #   HWS [bitfusion-edge bismo-edge bismo-cloud]  SEEDS [1 2 3]  RATIO [0.6]  EPISODES [150]
 #   RATIO_BITFUSION [0.8] (BitFusion's depthwise latency barely falls with bits: all-2-bit
-#   small MobileNetV2s cost 0.59-0.66 of 8/8 there, so under 0.6 uniform is 2/2, the only
-#   policy at its cost)  RANDOM_SEEDS [first
-#   seed] (random search beside HAQ)
+#   width-0.35 MobileNetV2s cost 0.59-0.66 of 8/8 there, so under 0.6 uniform is 2/2, the
+#   only policy at its cost; with WIDTH=1.0 at 16 px 0.6 holds uniform 3/3)
+#   RANDOM_SEEDS [first seed] (random search beside HAQ)
 #   MATCH [1] (HAQ searches under the uniform policy's own cost, not under the ratio: the
 #   comparison is then at equal cost)  FILL [--fill] (spend the wall's slack; empty: off)
 #   SIGMA_DECAY [0.98] (the release's 0.99 anneals over 600 episodes, 0.98 over about 150)
